@@ -1,0 +1,266 @@
+//! `keel bench modes` and `keel bench speed`.
+
+use anyhow::{bail, Context, Result};
+use keel_trainer::config::{ConfigBuilder, LossKind};
+use keel_trainer::run::Summary;
+use keel_trainer::train::Trainer;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Train every recipe × dataset × seed and print mode coverage as mean ± standard error, with
+    /// PacGAN's published rows beside ours.
+    Modes(ModesArgs),
+    /// Generator steps per second against the PyTorch peer (same architecture, batch, loss, threads).
+    Speed(SpeedArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ModesArgs {
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// Comma-separated datasets.
+    #[arg(long, default_value = "ring8,grid25", value_delimiter = ',')]
+    data: Vec<String>,
+    /// Comma-separated recipes.
+    #[arg(long, default_value = "vanilla,stable", value_delimiter = ',')]
+    recipes: Vec<String>,
+    /// Trainings run at once (each is effectively single-threaded).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Where the runs and the table go.
+    #[arg(long, default_value = "bench-modes")]
+    out: PathBuf,
+    /// Extra `--set key=value` for every run.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SpeedArgs {
+    /// Generator steps per timed run.
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Alternating rounds (ours, peer) per loss.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Python interpreter with torch installed.
+    #[arg(long, default_value = ".venv/bin/python")]
+    python: PathBuf,
+    /// The PyTorch peer script.
+    #[arg(long, default_value = "bench/peer_gan.py")]
+    peer: PathBuf,
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Modes(a) => modes(a),
+        BenchCommand::Speed(a) => speed(a),
+    }
+}
+
+/// PacGAN (Lin et al., NeurIPS 2018) Table 1, 10 trials, mean ± s.e.; copied from the paper.
+const PACGAN_ROWS: &str = "\
+| GAN (PacGAN paper) | ring8 | 6.3 ± 0.5 | 98.2 ± 0.2 | 0.45 ± 0.09 |
+| PacGAN4 (PacGAN paper) | ring8 | 7.8 ± 0.1 | 95.9 ± 1.4 | 0.07 ± 0.02 |
+| GAN (PacGAN paper) | grid25 | 17.3 ± 0.8 | 94.8 ± 0.7 | 0.70 ± 0.07 |
+| PacGAN4 (PacGAN paper) | grid25 | 24.8 ± 0.2 | 93.6 ± 0.6 | 0.04 ± 0.01 |
+";
+
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (var / n).sqrt())
+}
+
+fn modes(a: ModesArgs) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut jobs = Vec::new();
+    for recipe in &a.recipes {
+        keel_trainer::config::recipe(recipe)?;
+        for data in &a.data {
+            for seed in 0..a.seeds {
+                jobs.push((recipe.clone(), data.clone(), seed));
+            }
+        }
+    }
+    let start = Instant::now();
+    let total = jobs.len();
+    let queue = std::sync::Mutex::new(jobs.clone().into_iter().enumerate());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..a.jobs.max(1) {
+            s.spawn(|| loop {
+                let Some((i, (recipe, data, seed))) = queue.lock().unwrap().next() else { break };
+                let out = a.out.join(format!("{data}-{recipe}-s{seed}"));
+                let mut cmd = Command::new(&exe);
+                cmd.args(["train", "--quiet", "--force", "--recipe", &recipe, "--data", &data, "--seed", &seed.to_string()]);
+                cmd.arg("--out").arg(&out);
+                for kv in &a.set {
+                    cmd.args(["--set", kv]);
+                }
+                let res = cmd.output();
+                match res {
+                    Ok(o) if o.status.success() => eprintln!("[{}/{total}] {data} {recipe} seed {seed} done", i + 1),
+                    Ok(o) => failures.lock().unwrap().push(format!("{data} {recipe} seed {seed}: {}", String::from_utf8_lossy(&o.stderr).trim())),
+                    Err(e) => failures.lock().unwrap().push(format!("{data} {recipe} seed {seed}: {e}")),
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    if !failures.is_empty() {
+        bail!("{} runs failed:\n{}", failures.len(), failures.join("\n"));
+    }
+    let mut table = String::from(
+        "| method | data | modes | HQ % | reverse KL | strict modes (≥1 %) | success |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for data in &a.data {
+        for recipe in &a.recipes {
+            let mut cols: [Vec<f64>; 4] = Default::default();
+            let mut success = 0;
+            for seed in 0..a.seeds {
+                let s = read_summary(&a.out.join(format!("{data}-{recipe}-s{seed}")))?;
+                let m = s.final_metrics.context("run has no mode metrics")?;
+                // An all-diffuse generator has no HQ sample: its KL is undefined; count it as log K.
+                let kl = if m.reverse_kl.is_finite() { m.reverse_kl } else { (m.total_modes as f64).ln() };
+                cols[0].push(m.modes as f64);
+                cols[1].push(m.hq_pct);
+                cols[2].push(kl);
+                cols[3].push(m.modes_strict as f64);
+                if m.modes == m.total_modes {
+                    success += 1;
+                }
+            }
+            let f = |v: &[f64], p: usize| {
+                let (m, se) = mean_se(v);
+                format!("{m:.p$} ± {se:.p$}")
+            };
+            table.push_str(&format!(
+                "| Keel `{recipe}` | {data} | {} | {} | {} | {} | {success}/{} |\n",
+                f(&cols[0], 1),
+                f(&cols[1], 1),
+                f(&cols[2], 3),
+                f(&cols[3], 1),
+                a.seeds
+            ));
+        }
+    }
+    for line in PACGAN_ROWS.lines() {
+        if a.data.iter().any(|d| line.contains(&format!("| {d} |"))) {
+            table.push_str(line.trim_end_matches(" |"));
+            table.push_str(" | | |\n");
+        }
+    }
+    let footer = format!(
+        "\n{} seeds per row; {} runs in {:.0} s with {} jobs. success = all modes captured.\n",
+        a.seeds,
+        total,
+        start.elapsed().as_secs_f64(),
+        a.jobs
+    );
+    let path = a.out.join("modes.md");
+    keel_trainer::rundir::write_atomic(&path, format!("{table}{footer}").as_bytes())?;
+    println!("{table}{footer}table written to {}", path.display());
+    Ok(())
+}
+
+fn read_summary(run: &Path) -> Result<Summary> {
+    let p = run.join(keel_trainer::rundir::SUMMARY);
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Generator steps per second of ours, in process, on the peer's exact setup.
+fn ours_steps_per_s(loss: LossKind, steps: usize) -> Result<f64> {
+    let mut b = ConfigBuilder::new()
+        .set("model.g_width=128")?
+        .set("model.d_width=128")?
+        .set("model.g_depth=3")?
+        .set("model.d_depth=3")?
+        .set("model.latent=2")?
+        .set("train.batch=256")?
+        .set("optim.lr_g=1e-4")?
+        .set("optim.lr_d=1e-4")?
+        .set("optim.beta1=0.5")?
+        .set("optim.beta2=0.9")?;
+    b = match loss {
+        LossKind::Wasserstein => b.set("loss.kind=wasserstein")?.set("penalty.gp=10")?.set("train.n_critic=5")?,
+        _ => b.set("loss.kind=non-saturating")?,
+    };
+    let cfg = b.set(&format!("train.steps={steps}"))?.build()?;
+    let data = keel_trainer::data::builtin("grid25", 0).expect("built-in");
+    let device = burn::tensor::Device::flex().autodiff();
+    let mut t = Trainer::new(cfg, data.points, 2, device);
+    for _ in 0..20 {
+        t.step(); // warm-up
+    }
+    let start = Instant::now();
+    for _ in 0..steps {
+        t.step();
+    }
+    Ok(steps as f64 / start.elapsed().as_secs_f64())
+}
+
+fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
+    let out = Command::new(&a.python)
+        .env("OMP_NUM_THREADS", "1")
+        .arg(&a.peer)
+        .args(["--method", method, "--dataset", "grid", "--threads", "1"])
+        .args(["--steps", &a.steps.to_string(), "--eval-every", &a.steps.to_string()])
+        .arg("--out-dir")
+        .arg(tmp)
+        .output()
+        .with_context(|| format!("cannot run {}", a.python.display()))?;
+    if !out.status.success() {
+        bail!("peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("")).context("peer printed no JSON")?;
+    v["g_steps_per_s"].as_f64().context("peer JSON lacks g_steps_per_s")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn speed(a: SpeedArgs) -> Result<()> {
+    let has_torch = Command::new(&a.python).args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !has_torch {
+        bail!(
+            "the PyTorch peer needs a Python with torch at {}; create it with\n  python3 -m venv .venv && .venv/bin/pip install torch numpy\n(or pass --python PATH)",
+            a.python.display()
+        );
+    }
+    if !a.peer.exists() {
+        bail!("peer script {} not found (run from the repository root or pass --peer)", a.peer.display());
+    }
+    let tmp = tempfile::tempdir()?;
+    println!("| loss | Keel steps/s (median) | PyTorch steps/s (median) | ratio |\n| --- | --- | --- | --- |");
+    let mut verdict = true;
+    for (name, loss, method) in [("NS-GAN", LossKind::NonSaturating, "nsgan"), ("WGAN-GP, n_critic 5", LossKind::Wasserstein, "wgangp")] {
+        let (mut ours, mut peer) = (Vec::new(), Vec::new());
+        for _ in 0..a.rounds {
+            ours.push(ours_steps_per_s(loss, a.steps)?);
+            peer.push(peer_steps_per_s(&a, method, tmp.path())?);
+        }
+        let (o, p) = (median(ours), median(peer));
+        verdict &= o / p >= 1.5;
+        println!("| {name} | {o:.1} | {p:.1} | {:.2}× |", o / p);
+    }
+    println!(
+        "\n{} steps per run, {} alternating rounds, one thread each, batch 256, 3×128 ReLU MLPs, z-dim 2. Verdict: {}",
+        a.steps,
+        a.rounds,
+        if verdict { "Keel ≥ 1.5× the peer on both" } else { "below the 1.5× target" }
+    );
+    Ok(())
+}

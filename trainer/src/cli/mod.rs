@@ -1,0 +1,64 @@
+//! Command-line interface: `keel train | sample | recipes | bench`.
+
+mod bench;
+mod device;
+mod sample;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keel",
+    version,
+    about = "Train class-conditional GANs that do not fall over, and carry the generator to a microcontroller.",
+    long_about = "Keel trains GANs on burn with the stability toolkit GAN practice relies on (NS/WGAN/hinge/LS/RaGAN \
+losses, GP/R1/R2 penalties, spectral norm, EMA, TTUR, …), named recipes as TOML files, and the PacGAN mode metrics.\n\n\
+Start with `keel train --data grid25`, then look at the run directory it prints."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a GAN and write a run directory (config, metrics.csv, plots, generator, summary.json).
+    Train(train::TrainArgs),
+    /// Draw samples from a run's generator (the EMA copy), in the data's own units, one per CSV row.
+    Sample(sample::SampleArgs),
+    /// List the named recipes and what each one sets.
+    Recipes {
+        /// Print the full TOML of this recipe.
+        name: Option<String>,
+    },
+    /// Benchmarks: mode coverage over seeds, and speed against the PyTorch peer.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Recipes { name } => recipes(name),
+        Command::Bench(b) => bench::run(b),
+    }
+}
+
+fn recipes(name: Option<String>) -> Result<()> {
+    use keel_trainer::config::{recipe, DEFAULT_RECIPE, RECIPES};
+    if let Some(name) = name {
+        print!("{}", recipe(&name)?.toml);
+        return Ok(());
+    }
+    for r in RECIPES {
+        let t: toml::Table = toml::from_str(r.toml)?;
+        let desc = t.get("description").and_then(|d| d.as_str()).unwrap_or("");
+        let mark = if r.name == DEFAULT_RECIPE { " (default)" } else { "" };
+        println!("{:<12} {desc}{mark}", r.name);
+    }
+    println!("\n`keel recipes NAME` prints one; `keel train --recipe NAME --set section.key=value` overrides any key.");
+    Ok(())
+}

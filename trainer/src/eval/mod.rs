@@ -1,0 +1,6 @@
+//! Evaluation: the PacGAN mode metrics and the plots of a run.
+
+mod modes;
+pub mod plot;
+
+pub use modes::{mode_metrics, ModeMetrics};

@@ -1,0 +1,17 @@
+//! `keel`: train GANs that do not fall over.
+
+use anyhow::Result;
+use clap::Parser;
+
+mod cli;
+
+fn main() {
+    let args = cli::Cli::parse();
+    if let Err(e) = cli::run(args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_result_type(_: Result<()>) {}

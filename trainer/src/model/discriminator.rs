@@ -1,0 +1,151 @@
+//! MLP discriminator with optional spectral norm and minibatch standard deviation, and its exact
+//! input gradient ∇ₓ Σ D(x) built from graph ops, layer by layer (a vector-Jacobian product), so a
+//! penalty on it trains D's parameters.
+
+use super::{init_linear, power_iteration, spectral_sigma, Act};
+use crate::config::ModelConfig;
+use burn::module::{Module, RunningState};
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64Mcg;
+
+const MBSTD_EPS: f64 = 1e-8;
+
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    pub hidden: Vec<Linear>,
+    pub out: Linear,
+    /// Persistent power-iteration vectors, one per layer (hidden…, out), when spectral norm is on.
+    pub sn_u: Vec<RunningState<Tensor<1>>>,
+    pub minibatch_std: bool,
+    #[module(skip)]
+    pub act: Act,
+}
+
+/// The effective weights of one D step: spectrally normalised when enabled. Computing them once
+/// per step lets the real, fake and penalty passes share one σ.
+pub struct DWeights {
+    pub layers: Vec<(Tensor<2>, Tensor<1>)>,
+    /// σ of each layer (1 when spectral norm is off).
+    pub sigmas: Vec<f32>,
+}
+
+impl Discriminator {
+    pub fn new(cfg: &ModelConfig, input_dim: usize, rng: &mut Pcg64Mcg, device: &Device) -> Self {
+        let mut d = input_dim;
+        let mut hidden = Vec::new();
+        for _ in 0..cfg.d_depth {
+            hidden.push(init_linear(d, cfg.d_width, rng, device));
+            d = cfg.d_width;
+        }
+        let out_in = if cfg.d_minibatch_std { d + 1 } else { d };
+        let out = init_linear(out_in, 1, rng, device);
+        let mut sn_u = Vec::new();
+        if cfg.spectral_norm {
+            for l in hidden.iter().chain(std::iter::once(&out)) {
+                let [_, d_out] = l.weight.dims();
+                let u: Vec<f32> = (0..d_out).map(|_| StandardNormal.sample(rng)).collect();
+                let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                let u: Vec<f32> = u.iter().map(|x| x / norm).collect();
+                sn_u.push(RunningState::new(Tensor::from_data(TensorData::new(u, [d_out]), device)));
+            }
+        }
+        Self { hidden, out, sn_u, minibatch_std: cfg.d_minibatch_std, act: Act::new(cfg.d_activation, cfg.leaky_slope) }
+    }
+
+    /// Effective weights; `power_step` advances the power iteration (once per D update).
+    pub fn weights(&self, power_step: bool) -> DWeights {
+        let mut layers = Vec::new();
+        let mut sigmas = Vec::new();
+        for (i, l) in self.hidden.iter().chain(std::iter::once(&self.out)).enumerate() {
+            let w = l.weight.val();
+            let b = l.bias.as_ref().expect("D layers have a bias").val();
+            match self.sn_u.get(i) {
+                Some(state) => {
+                    let u = state.value_sync();
+                    let (u, v) = power_iteration(&w, u, 1);
+                    if power_step {
+                        state.update(u.clone().detach());
+                    }
+                    let sigma = spectral_sigma(&w, &u, &v);
+                    sigmas.push(sigma.clone().detach().into_scalar::<f32>());
+                    layers.push((w.div(sigma.unsqueeze()), b));
+                }
+                None => {
+                    sigmas.push(1.0);
+                    layers.push((w, b));
+                }
+            }
+        }
+        DWeights { layers, sigmas }
+    }
+
+    /// D(x) as logits, [B, 1].
+    pub fn forward(&self, w: &DWeights, x: Tensor<2>) -> Tensor<2> {
+        self.run(w, x, false).0
+    }
+
+    /// D(x) and ∇ₓ Σᵢ D(xᵢ), both in the graph of D's parameters.
+    pub fn forward_with_input_grad(&self, w: &DWeights, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let (out, grad) = self.run(w, x, true);
+        (out, grad.expect("asked for the gradient"))
+    }
+
+    fn run(&self, w: &DWeights, x: Tensor<2>, want_grad: bool) -> (Tensor<2>, Option<Tensor<2>>) {
+        let (hidden_w, last) = w.layers.split_at(w.layers.len() - 1);
+        let mut pre = Vec::with_capacity(hidden_w.len());
+        let mut h = x;
+        for (wt, b) in hidden_w {
+            let a = h.matmul(wt.clone()).add(b.clone().unsqueeze());
+            h = self.act.forward(a.clone());
+            pre.push(a);
+        }
+        let [batch, features] = h.dims();
+        let mbstd = self.minibatch_std.then(|| MinibatchStd::new(&h));
+        let h_out = match &mbstd {
+            Some(m) => Tensor::cat(vec![h, m.feature.clone().expand([batch, 1])], 1),
+            None => h,
+        };
+        let (w_out, b_out) = &last[0];
+        let out = h_out.matmul(w_out.clone()).add(b_out.clone().unsqueeze());
+        if !want_grad {
+            return (out, None);
+        }
+        // Upstream gradient of Σ out is ones; through the last Linear it is w_outᵀ on every row.
+        let row = w_out.clone().transpose(); // [1, in]
+        let mut g = row.clone().narrow(1, 0, features).expand([batch, features]);
+        if let Some(m) = &mbstd {
+            let g_std = row.narrow(1, features, 1).mul_scalar(batch as f64); // Σ over the batch
+            g = g + m.vjp(g_std);
+        }
+        for ((wt, _), a) in hidden_w.iter().zip(pre).rev() {
+            g = g.mul(self.act.derivative(a)).matmul(wt.clone().transpose());
+        }
+        (out, Some(g))
+    }
+}
+
+/// s = mean_j sqrt(var_b(h_bj) + ε), the same scalar appended to every row (Karras et al. 2018).
+struct MinibatchStd {
+    centred: Tensor<2>,
+    sd: Tensor<2>,
+    feature: Tensor<2>,
+}
+
+impl MinibatchStd {
+    fn new(h: &Tensor<2>) -> Self {
+        let mean = h.clone().mean_dim(0);
+        let centred = h.clone().sub(mean);
+        let sd = centred.clone().powi_scalar(2).mean_dim(0).add_scalar(MBSTD_EPS).sqrt(); // [1, F]
+        let feature = sd.clone().mean_dim(1); // [1, 1]
+        Self { centred, sd, feature }
+    }
+
+    /// ∂(g_s · s)/∂h for the scalar upstream g_s ([1, 1]): g_s · (h − μ) / (F · B · sd).
+    fn vjp(&self, g_s: Tensor<2>) -> Tensor<2> {
+        let [batch, features] = self.centred.dims();
+        let scale = g_s.div_scalar((batch * features) as f64);
+        self.centred.clone().div(self.sd.clone()).mul(scale)
+    }
+}

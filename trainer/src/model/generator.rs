@@ -1,0 +1,79 @@
+//! MLP generator: z → [Linear → (BatchNorm) → act → (noise)]×depth → Linear.
+//! Ready for a label input: `input_dim` is the latent size plus whatever conditioning is concatenated.
+
+use super::{init_linear, Act, GenBatchNorm};
+use crate::config::ModelConfig;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64Mcg;
+
+#[derive(Module, Debug)]
+pub struct Generator {
+    pub hidden: Vec<Linear>,
+    pub norms: Vec<GenBatchNorm>,
+    /// Per-unit scale of the injected noise, one vector per hidden layer (starts at 0).
+    pub noise_scales: Vec<Param<Tensor<1>>>,
+    pub out: Linear,
+    pub input_dim: usize,
+    pub output_dim: usize,
+    #[module(skip)]
+    pub act: Act,
+}
+
+/// How a forward pass treats the stochastic and batch-dependent layers.
+pub struct GenMode<'a> {
+    /// BatchNorm uses batch statistics.
+    pub train: bool,
+    /// Move BatchNorm running statistics (only the generator step does).
+    pub update_stats: bool,
+    /// Source of injected noise; `None` injects nothing (deterministic sampling and export).
+    pub noise: Option<&'a mut Pcg64Mcg>,
+}
+
+impl GenMode<'_> {
+    pub fn inference() -> GenMode<'static> {
+        GenMode { train: false, update_stats: false, noise: None }
+    }
+}
+
+impl Generator {
+    pub fn new(cfg: &ModelConfig, output_dim: usize, rng: &mut Pcg64Mcg, device: &Device) -> Self {
+        let mut d = cfg.latent;
+        let mut hidden = Vec::new();
+        let mut norms = Vec::new();
+        let mut noise_scales = Vec::new();
+        for _ in 0..cfg.g_depth {
+            hidden.push(init_linear(d, cfg.g_width, rng, device));
+            if cfg.g_batchnorm {
+                norms.push(GenBatchNorm::new(cfg.g_width, device));
+            }
+            if cfg.g_noise {
+                noise_scales.push(Param::from_tensor(Tensor::zeros([cfg.g_width], device)));
+            }
+            d = cfg.g_width;
+        }
+        let out = init_linear(d, output_dim, rng, device);
+        Self { hidden, norms, noise_scales, out, input_dim: cfg.latent, output_dim, act: Act::new(cfg.g_activation, cfg.leaky_slope) }
+    }
+
+    pub fn forward(&self, z: Tensor<2>, mode: GenMode<'_>) -> Tensor<2> {
+        let GenMode { train, update_stats, mut noise } = mode;
+        let mut h = z;
+        for (i, layer) in self.hidden.iter().enumerate() {
+            h = layer.forward(h);
+            if let Some(bn) = self.norms.get(i) {
+                h = bn.forward(h, train, update_stats);
+            }
+            h = self.act.forward(h);
+            if let (Some(scale), Some(rng)) = (self.noise_scales.get(i), noise.as_deref_mut()) {
+                let [b, w] = h.dims();
+                let n: Vec<f32> = (0..b * w).map(|_| StandardNormal.sample(rng)).collect();
+                let n = Tensor::<2>::from_data(TensorData::new(n, [b, w]), &h.device());
+                h = h + n.mul(scale.val().unsqueeze());
+            }
+        }
+        self.out.forward(h)
+    }
+}
