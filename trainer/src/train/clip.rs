@@ -7,20 +7,25 @@ use burn::tensor::Tensor;
 
 /// √Σ‖g‖² over the gradients of `module`'s parameters.
 pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+    // Summed as tensors and read once: one device sync per network, not one per parameter.
     struct Sq<'a> {
         grads: &'a GradientsParams,
-        total: f64,
+        total: Option<Tensor<1>>,
     }
     impl ModuleVisitor for Sq<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.get::<D>(param.id) {
-                self.total += g.powi_scalar(2).sum().into_scalar::<f64>();
+                let s = g.powi_scalar(2).sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
             }
         }
     }
-    let mut sq = Sq { grads, total: 0.0 };
+    let mut sq = Sq { grads, total: None };
     module.visit(&mut sq);
-    sq.total.sqrt()
+    sq.total.map(|t| t.into_scalar::<f64>().sqrt()).unwrap_or(0.0)
 }
 
 /// Scales every gradient by min(1, max_norm / global_norm); returns the norm before clipping.

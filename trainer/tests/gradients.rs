@@ -1,0 +1,111 @@
+//! The in-graph input gradient of D equals burn's autodiff input gradient, and the penalties'
+//! parameter gradients match central differences of the penalty, in f64.
+
+use burn::module::Param;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use keel_trainer::config::{Activation, GpSide, ModelConfig};
+use keel_trainer::model::Discriminator;
+use keel_trainer::objective::{gradient_penalty, r_penalty};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+
+/// The flex device in f64 (a device is configured once per process).
+fn f64_device() -> Device {
+    static CONFIGURED: std::sync::Once = std::sync::Once::new();
+    CONFIGURED.call_once(|| Device::flex().configure(FloatDType::F64).expect("flex supports f64"));
+    Device::flex().autodiff()
+}
+
+fn tensor(rows: usize, cols: usize, seed: u64, device: &Device) -> Tensor<2> {
+    use rand::RngExt;
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let v: Vec<f64> = (0..rows * cols).map(|_| rng.random_range(-1.5..1.5)).collect();
+    Tensor::from_data(TensorData::new(v, [rows, cols]), device)
+}
+
+fn values(t: Tensor<2>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+}
+
+fn model(act: Activation, mbstd: bool, sn: bool) -> ModelConfig {
+    ModelConfig { d_width: 16, d_depth: 3, d_activation: act, d_minibatch_std: mbstd, spectral_norm: sn, ..ModelConfig::default() }
+}
+
+fn variants() -> Vec<(&'static str, ModelConfig)> {
+    vec![
+        ("relu", model(Activation::Relu, false, false)),
+        ("leaky-relu", model(Activation::LeakyRelu, false, false)),
+        ("tanh", model(Activation::Tanh, false, false)),
+        ("leaky + minibatch std", model(Activation::LeakyRelu, true, false)),
+        ("tanh + minibatch std + spectral norm", model(Activation::Tanh, true, true)),
+    ]
+}
+
+#[test]
+fn in_graph_input_gradient_equals_autodiff() {
+    let device = f64_device();
+    for (name, cfg) in variants() {
+        let d = Discriminator::new(&cfg, 3, &mut Pcg64Mcg::seed_from_u64(1), &device);
+        let w = d.weights(false);
+        let x = tensor(7, 3, 2, &device).require_grad();
+        let grads = d.forward(&w, x.clone()).sum().backward();
+        let autodiff = values(Tensor::from_inner(x.grad(&grads).expect("x is tracked")));
+        let (_, in_graph) = d.forward_with_input_grad(&w, x.detach());
+        let in_graph = values(in_graph);
+        let max = autodiff.iter().zip(&in_graph).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(max < 1e-12, "{name}: in-graph input gradient differs from autodiff by {max:e}");
+    }
+}
+
+/// The first hidden layer's weight gradient of `penalty`, by autodiff and by central differences.
+fn check_penalty<F>(name: &str, cfg: &ModelConfig, penalty: F)
+where
+    F: Fn(&Discriminator) -> Tensor<1>,
+{
+    let device = f64_device();
+    let d = Discriminator::new(cfg, 3, &mut Pcg64Mcg::seed_from_u64(3), &device);
+    let p = penalty(&d);
+    let grads = GradientsParams::from_grads(p.backward(), &d);
+    let weight = d.hidden[0].weight.val();
+    let analytic: Vec<f64> = grads
+        .get::<2>(d.hidden[0].weight.id)
+        .expect("the penalty reaches D's first layer")
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .unwrap();
+    assert!(analytic.iter().any(|g| g.abs() > 1e-6), "{name}: the penalty gives D no gradient");
+    let base = values(weight.clone().inner().into());
+    let dims = weight.dims();
+    let h = 1e-6;
+    for idx in [0, 5, 17, 30, 47] {
+        let eval = |delta: f64| {
+            let mut v = base.clone();
+            v[idx] += delta;
+            let mut dd = d.clone();
+            dd.hidden[0].weight = Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
+            penalty(&dd).into_scalar::<f64>()
+        };
+        let numeric = (eval(h) - eval(-h)) / (2.0 * h);
+        let err = (numeric - analytic[idx]).abs();
+        assert!(err < 1e-6 * (1.0 + numeric.abs()), "{name}: weight[{idx}] autodiff {} vs central difference {numeric} (error {err:e})", analytic[idx]);
+    }
+}
+
+#[test]
+fn penalty_parameter_gradients_match_central_differences() {
+    let device = f64_device();
+    let real = tensor(9, 3, 10, &device);
+    let fake = tensor(9, 3, 11, &device);
+    let eps = tensor(9, 1, 12, &device).abs().div_scalar(1.5);
+    for (name, cfg) in variants().into_iter().filter(|(_, c)| !c.spectral_norm) {
+        check_penalty(&format!("R1 / {name}"), &cfg, |d| r_penalty(d, &d.weights(false), real.clone(), 10.0));
+        check_penalty(&format!("R2 / {name}"), &cfg, |d| r_penalty(d, &d.weights(false), fake.clone(), 10.0));
+        for side in [GpSide::TwoSided, GpSide::OneSided] {
+            check_penalty(&format!("GP {side:?} / {name}"), &cfg, |d| {
+                gradient_penalty(d, &d.weights(false), real.clone(), fake.clone(), eps.clone(), 10.0, side, 0.05)
+            });
+        }
+    }
+}
