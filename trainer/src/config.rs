@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Every key a user can set. `Default` is the plain baseline that recipes start from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     pub description: String,
@@ -173,20 +173,6 @@ pub struct TrainLoopConfig {
     pub eval_samples: usize,
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            description: String::new(),
-            model: ModelConfig::default(),
-            loss: LossConfig::default(),
-            penalty: PenaltyConfig::default(),
-            regularize: RegularizeConfig::default(),
-            optim: OptimConfig::default(),
-            train: TrainLoopConfig::default(),
-        }
-    }
-}
-
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
@@ -208,13 +194,22 @@ impl Default for ModelConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { kind: LossKind::NonSaturating, label_smoothing: 0.0 }
+        Self {
+            kind: LossKind::NonSaturating,
+            label_smoothing: 0.0,
+        }
     }
 }
 
 impl Default for PenaltyConfig {
     fn default() -> Self {
-        Self { gp: 0.0, gp_side: GpSide::TwoSided, gp_target: 1.0, r1: 0.0, r2: 0.0 }
+        Self {
+            gp: 0.0,
+            gp_side: GpSide::TwoSided,
+            gp_target: 1.0,
+            r1: 0.0,
+            r2: 0.0,
+        }
     }
 }
 
@@ -279,18 +274,39 @@ pub struct Recipe {
 pub const DEFAULT_RECIPE: &str = "stable";
 
 pub const RECIPES: &[Recipe] = &[
-    Recipe { name: "stable", toml: include_str!("../recipes/stable.toml") },
-    Recipe { name: "vanilla", toml: include_str!("../recipes/vanilla.toml") },
-    Recipe { name: "wgan-clip", toml: include_str!("../recipes/wgan-clip.toml") },
-    Recipe { name: "wgan-gp", toml: include_str!("../recipes/wgan-gp.toml") },
-    Recipe { name: "sngan-hinge", toml: include_str!("../recipes/sngan-hinge.toml") },
-    Recipe { name: "r1", toml: include_str!("../recipes/r1.toml") },
+    Recipe {
+        name: "stable",
+        toml: include_str!("../recipes/stable.toml"),
+    },
+    Recipe {
+        name: "vanilla",
+        toml: include_str!("../recipes/vanilla.toml"),
+    },
+    Recipe {
+        name: "wgan-clip",
+        toml: include_str!("../recipes/wgan-clip.toml"),
+    },
+    Recipe {
+        name: "wgan-gp",
+        toml: include_str!("../recipes/wgan-gp.toml"),
+    },
+    Recipe {
+        name: "sngan-hinge",
+        toml: include_str!("../recipes/sngan-hinge.toml"),
+    },
+    Recipe {
+        name: "r1",
+        toml: include_str!("../recipes/r1.toml"),
+    },
 ];
 
 pub fn recipe(name: &str) -> Result<&'static Recipe> {
     RECIPES.iter().find(|r| r.name == name).ok_or_else(|| {
         let names: Vec<_> = RECIPES.iter().map(|r| r.name).collect();
-        anyhow!("unknown recipe `{name}`; known recipes: {} (see `keel recipes`)", names.join(", "))
+        anyhow!(
+            "unknown recipe `{name}`; known recipes: {} (see `keel recipes`)",
+            names.join(", ")
+        )
     })
 }
 
@@ -302,30 +318,37 @@ pub struct ConfigBuilder {
 
 impl ConfigBuilder {
     pub fn new() -> Self {
-        let known = toml::Table::try_from(TrainConfig::default()).expect("default config serialises");
-        Self { table: known.clone(), known }
+        let known =
+            toml::Table::try_from(TrainConfig::default()).expect("default config serialises");
+        Self {
+            table: known.clone(),
+            known,
+        }
     }
 
     /// Starts from a named recipe.
     pub fn recipe(mut self, name: &str) -> Result<Self> {
         let r = recipe(name)?;
-        let t: toml::Table = toml::from_str(r.toml).with_context(|| format!("recipe `{name}` is not valid TOML"))?;
+        let t: toml::Table =
+            toml::from_str(r.toml).with_context(|| format!("recipe `{name}` is not valid TOML"))?;
         self.merge(t, &format!("recipe `{name}`"))?;
         Ok(self)
     }
 
     pub fn file(mut self, path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        let t: toml::Table = toml::from_str(&text).map_err(|e| anyhow!("config file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let t: toml::Table =
+            toml::from_str(&text).map_err(|e| anyhow!("config file {}: {e}", path.display()))?;
         self.merge(t, &format!("config file {}", path.display()))?;
         Ok(self)
     }
 
     /// Applies one `section.key=value` override; the value is parsed as TOML (bare words are strings).
     pub fn set(mut self, assignment: &str) -> Result<Self> {
-        let (key, value) = assignment
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--set `{assignment}`: expected key=value, e.g. --set optim.lr_g=2e-4"))?;
+        let (key, value) = assignment.split_once('=').ok_or_else(|| {
+            anyhow!("--set `{assignment}`: expected key=value, e.g. --set optim.lr_g=2e-4")
+        })?;
         let key = key.trim();
         let value = value.trim();
         let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
@@ -349,7 +372,10 @@ impl ConfigBuilder {
     }
 
     pub fn build(self) -> Result<TrainConfig> {
-        let cfg: TrainConfig = self.table.try_into().map_err(|e| anyhow!("invalid configuration: {e}"))?;
+        let cfg: TrainConfig = self
+            .table
+            .try_into()
+            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -365,25 +391,54 @@ impl Default for ConfigBuilder {
     }
 }
 
-fn merge_checked(dst: &mut toml::Table, known: &toml::Table, layer: toml::Table, prefix: &str, origin: &str) -> Result<()> {
+fn merge_checked(
+    dst: &mut toml::Table,
+    known: &toml::Table,
+    layer: toml::Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<()> {
     for (k, v) in layer {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         let Some(known_v) = known.get(&k) else {
-            let mut keys: Vec<_> = known.keys().map(|k| if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }).collect();
+            let mut keys: Vec<_> = known
+                .keys()
+                .map(|k| {
+                    if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    }
+                })
+                .collect();
             keys.sort();
-            bail!("{origin}: unknown config key `{path}`; valid keys here: {}", keys.join(", "));
+            bail!(
+                "{origin}: unknown config key `{path}`; valid keys here: {}",
+                keys.join(", ")
+            );
         };
         match (known_v, v) {
             (toml::Value::Table(kt), toml::Value::Table(vt)) => {
-                let d = dst.get_mut(&k).and_then(|x| x.as_table_mut()).expect("sections exist in defaults");
+                let d = dst
+                    .get_mut(&k)
+                    .and_then(|x| x.as_table_mut())
+                    .expect("sections exist in defaults");
                 merge_checked(d, kt, vt, &path, origin)?;
             }
             (toml::Value::Table(_), _) => bail!("{origin}: `{path}` is a section, not a value"),
-            (_, v @ toml::Value::Table(_)) => bail!("{origin}: `{path}` is a value, not a section (got {v})"),
+            (_, v @ toml::Value::Table(_)) => {
+                bail!("{origin}: `{path}` is a value, not a section (got {v})")
+            }
             (kv, v) => {
                 // Let integers stand for floats (`lr_g=1` means 1.0).
                 let v = match (kv, v) {
-                    (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+                    (toml::Value::Float(_), toml::Value::Integer(i)) => {
+                        toml::Value::Float(i as f64)
+                    }
                     (_, v) => v,
                 };
                 if std::mem::discriminant(kv) != std::mem::discriminant(&v) {
@@ -432,7 +487,10 @@ impl TrainConfig {
             bail!("`train.ema` must be in [0, 1), got {}", t.ema);
         }
         if !(0.0..1.0).contains(&self.loss.label_smoothing) {
-            bail!("`loss.label_smoothing` must be in [0, 1), got {}", self.loss.label_smoothing);
+            bail!(
+                "`loss.label_smoothing` must be in [0, 1), got {}",
+                self.loss.label_smoothing
+            );
         }
         let nonneg = [
             ("penalty.gp", self.penalty.gp),

@@ -2,10 +2,10 @@
 
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod objective;
-pub mod train;
-pub mod eval;
-pub mod sample;
-pub mod rundir;
 pub mod run;
+pub mod rundir;
+pub mod sample;
+pub mod train;

@@ -60,7 +60,12 @@ pub struct RunOptions {
 /// Seed of the fixed latents used for metric snapshots, so successive snapshots are comparable.
 const EVAL_SEED_OFFSET: u64 = 10_000;
 
-pub fn train(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOptions) -> Result<(PathBuf, Summary)> {
+pub fn train(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    device: &Device,
+    opts: &RunOptions,
+) -> Result<(PathBuf, Summary)> {
     let dir = RunDirWriter::create(&opts.out, opts.force)?;
     match train_into(cfg, data, device, opts, &dir) {
         Ok(summary) => Ok((dir.commit()?, summary)),
@@ -78,29 +83,65 @@ fn metrics_header() -> &'static str {
 fn metrics_row(step: usize, s: &StepStats, m: Option<&ModeMetrics>) -> String {
     let mut row = format!(
         "{step},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.4e},{:.4e},{:.4e}",
-        s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.grad_norm_d, s.grad_norm_g, s.lr_g, s.lr_d, s.instance_noise
+        s.loss_d,
+        s.loss_g,
+        s.d_real,
+        s.d_fake,
+        s.penalty,
+        s.grad_norm_d,
+        s.grad_norm_g,
+        s.lr_g,
+        s.lr_d,
+        s.instance_noise
     );
     match m {
-        Some(m) => write!(row, ",{},{},{:.2},{:.4}", m.modes, m.modes_strict, m.hq_pct, m.reverse_kl).unwrap(),
+        Some(m) => write!(
+            row,
+            ",{},{},{:.2},{:.4}",
+            m.modes, m.modes_strict, m.hq_pct, m.reverse_kl
+        )
+        .unwrap(),
         None => row.push_str(",,,,"),
     }
     row.push('\n');
     row
 }
 
-fn train_into(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOptions, dir: &RunDirWriter) -> Result<Summary> {
+fn train_into(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    device: &Device,
+    opts: &RunOptions,
+    dir: &RunDirWriter,
+) -> Result<Summary> {
     let normalizer = Normalizer::fit(&data.points, data.dim);
-    let mut trainer = Trainer::new(cfg.clone(), normalizer.forward(&data.points), data.dim, device.clone());
+    let mut trainer = Trainer::new(
+        cfg.clone(),
+        normalizer.forward(&data.points),
+        data.dim,
+        device.clone(),
+    );
     let eval_device = device.clone().inner();
     let evaluate = |g: &Generator| -> Option<ModeMetrics> {
         let mix = data.mixture.as_ref()?;
-        let s = sample(g, &normalizer, cfg.train.eval_samples, cfg.train.seed + EVAL_SEED_OFFSET, &eval_device);
+        let s = sample(
+            g,
+            &normalizer,
+            cfg.train.eval_samples,
+            cfg.train.seed + EVAL_SEED_OFFSET,
+            &eval_device,
+        );
         Some(mode_metrics(&s, mix))
     };
 
-    let bar = if opts.progress { ProgressBar::new(cfg.train.steps as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(cfg.train.steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta}  {msg}").expect("valid template"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta}  {msg}")
+            .expect("valid template"),
     );
     let mut csv = String::from(metrics_header());
     let mut history: Vec<(usize, StepStats)> = Vec::new();
@@ -110,12 +151,18 @@ fn train_into(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOpti
     for _ in 0..cfg.train.steps {
         let stats = trainer.step();
         let step = trainer.step;
-        let eval_now = data.mixture.is_some() && (step % cfg.train.eval_every == 0 || step == cfg.train.steps);
-        let metrics = if eval_now { evaluate(&trainer.sampling_generator()) } else { None };
+        let eval_now = data.mixture.is_some()
+            && (step.is_multiple_of(cfg.train.eval_every) || step == cfg.train.steps);
+        let metrics = if eval_now {
+            evaluate(&trainer.sampling_generator())
+        } else {
+            None
+        };
         if metrics.is_some() {
             latest = metrics.clone();
         }
-        if step % cfg.train.log_every == 0 || metrics.is_some() || step == cfg.train.steps {
+        if step.is_multiple_of(cfg.train.log_every) || metrics.is_some() || step == cfg.train.steps
+        {
             csv.push_str(&metrics_row(step, &stats, metrics.as_ref()));
             history.push((step, stats.clone()));
             let mut msg = format!(
@@ -123,7 +170,12 @@ fn train_into(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOpti
                 stats.loss_d, stats.loss_g, stats.grad_norm_d, stats.grad_norm_g
             );
             if let Some(m) = &latest {
-                write!(msg, "  modes {}/{} HQ {:.1}%", m.modes, m.total_modes, m.hq_pct).unwrap();
+                write!(
+                    msg,
+                    "  modes {}/{} HQ {:.1}%",
+                    m.modes, m.total_modes, m.hq_pct
+                )
+                .unwrap();
             }
             bar.set_message(msg);
         }
@@ -141,23 +193,56 @@ fn train_into(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOpti
         dataset: data.name.clone(),
         output_dim: data.dim,
         normalizer: normalizer.clone(),
-        mixture: data.mixture.as_ref().map(|m: &Mixture| MixtureMeta { centres: m.centres.clone(), std: m.std }),
+        mixture: data.mixture.as_ref().map(|m: &Mixture| MixtureMeta {
+            centres: m.centres.clone(),
+            std: m.std,
+        }),
         seed: cfg.train.seed,
         step: trainer.step,
     };
-    write_atomic(&dir.path(rundir::GENERATOR_META), serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    write_atomic(
+        &dir.path(rundir::GENERATOR_META),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
     save_module(g.clone(), &dir.path(rundir::GENERATOR))?;
     save_module(trainer.g.valid(), &dir.path(rundir::GENERATOR_RAW))?;
     save_module(trainer.d.valid(), &dir.path(rundir::DISCRIMINATOR))?;
 
     // Plots: samples over the real data, losses over steps.
-    let shown = sample(&g, &normalizer, cfg.train.eval_samples, cfg.train.seed + EVAL_SEED_OFFSET, &eval_device);
+    let shown = sample(
+        &g,
+        &normalizer,
+        cfg.train.eval_samples,
+        cfg.train.seed + EVAL_SEED_OFFSET,
+        &eval_device,
+    );
     if data.dim >= 2 {
-        let shown2: Vec<f32> = shown.chunks_exact(data.dim).flat_map(|r| [r[0], r[1]]).collect();
-        let real: Vec<f32> = data.points.chunks_exact(data.dim).take(2500).flat_map(|r| [r[0], r[1]]).collect();
-        let modes = data.mixture.as_ref().map(|m| m.centres.clone()).unwrap_or_default();
-        let title = format!("{} · {} · seed {} · step {}", data.name, opts.recipe, cfg.train.seed, trainer.step);
-        plot::scatter(&dir.path(rundir::SAMPLES_PNG), &title, &shown2, &real, &modes)?;
+        let shown2: Vec<f32> = shown
+            .chunks_exact(data.dim)
+            .flat_map(|r| [r[0], r[1]])
+            .collect();
+        let real: Vec<f32> = data
+            .points
+            .chunks_exact(data.dim)
+            .take(2500)
+            .flat_map(|r| [r[0], r[1]])
+            .collect();
+        let modes = data
+            .mixture
+            .as_ref()
+            .map(|m| m.centres.clone())
+            .unwrap_or_default();
+        let title = format!(
+            "{} · {} · seed {} · step {}",
+            data.name, opts.recipe, cfg.train.seed, trainer.step
+        );
+        plot::scatter(
+            &dir.path(rundir::SAMPLES_PNG),
+            &title,
+            &shown2,
+            &real,
+            &modes,
+        )?;
     }
     let steps: Vec<f64> = history.iter().map(|(s, _)| *s as f64).collect();
     let series = vec![
@@ -166,7 +251,12 @@ fn train_into(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOpti
         ("D(real)", history.iter().map(|(_, s)| s.d_real).collect()),
         ("D(fake)", history.iter().map(|(_, s)| s.d_fake).collect()),
     ];
-    plot::lines(&dir.path(rundir::LOSSES_PNG), &format!("losses · {} · {}", data.name, opts.recipe), &steps, &series)?;
+    plot::lines(
+        &dir.path(rundir::LOSSES_PNG),
+        &format!("losses · {} · {}", data.name, opts.recipe),
+        &steps,
+        &series,
+    )?;
 
     let summary = Summary {
         keel_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -181,28 +271,46 @@ fn train_into(cfg: &TrainConfig, data: &Dataset, device: &Device, opts: &RunOpti
         final_loss_d: last.loss_d,
         final_loss_g: last.loss_g,
     };
-    write_atomic(&dir.path(rundir::SUMMARY), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    write_atomic(
+        &dir.path(rundir::SUMMARY),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
     Ok(summary)
 }
 
 fn save_module<M: Module>(m: M, path: &Path) -> Result<()> {
-    write_atomic_with(path, |tmp| m.save_file(tmp).map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", path.display())))
+    write_atomic_with(path, |tmp| {
+        m.save_file(tmp)
+            .map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", path.display()))
+    })
 }
 
 /// Loads a run's EMA generator and its metadata for sampling.
-pub fn load_generator(run: &Path, device: &Device) -> Result<(TrainConfig, GeneratorMeta, Generator)> {
+pub fn load_generator(
+    run: &Path,
+    device: &Device,
+) -> Result<(TrainConfig, GeneratorMeta, Generator)> {
     let cfg_path = run.join(rundir::CONFIG);
-    let text = std::fs::read_to_string(&cfg_path)
-        .with_context(|| format!("{} is not a Keel run directory (no {})", run.display(), rundir::CONFIG))?;
-    let cfg: TrainConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+        format!(
+            "{} is not a Keel run directory (no {})",
+            run.display(),
+            rundir::CONFIG
+        )
+    })?;
+    let cfg: TrainConfig =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
     let meta_path = run.join(rundir::GENERATOR_META);
     let meta: GeneratorMeta = serde_json::from_str(
-        &std::fs::read_to_string(&meta_path).with_context(|| format!("cannot read {}", meta_path.display()))?,
+        &std::fs::read_to_string(&meta_path)
+            .with_context(|| format!("cannot read {}", meta_path.display()))?,
     )
     .with_context(|| format!("{} is not valid", meta_path.display()))?;
     let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(0);
     let g = Generator::new(&cfg.model, meta.output_dim, &mut rng, device);
     let gen_path = run.join(rundir::GENERATOR);
-    let g = g.try_load_file(&gen_path).map_err(|e| anyhow::anyhow!("cannot load {}: {e:?}", gen_path.display()))?;
+    let g = g
+        .try_load_file(&gen_path)
+        .map_err(|e| anyhow::anyhow!("cannot load {}: {e:?}", gen_path.display()))?;
     Ok((cfg, meta, g))
 }

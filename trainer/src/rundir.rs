@@ -18,11 +18,20 @@ pub const LOSSES_PNG: &str = "losses.png";
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file().sync_all().with_context(|| format!("cannot sync {}", path.display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot sync {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -51,16 +60,27 @@ impl RunDirWriter {
         if target.exists() && !force {
             bail!("output directory {} already exists; choose another --out or pass --force to replace it", target.display());
         }
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
             std::fs::remove_dir_all(&staging)?;
         }
         std::fs::create_dir_all(staging.join("checkpoint"))
             .with_context(|| format!("cannot write into {}: is it writable?", parent.display()))?;
-        Ok(Self { target: target.to_path_buf(), staging, force })
+        Ok(Self {
+            target: target.to_path_buf(),
+            staging,
+            force,
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -71,14 +91,20 @@ impl RunDirWriter {
     pub fn commit(self) -> Result<PathBuf> {
         if self.target.exists() {
             if !self.force {
-                bail!("output directory {} appeared while training; the run is left in {}", self.target.display(), self.staging.display());
+                bail!(
+                    "output directory {} appeared while training; the run is left in {}",
+                    self.target.display(),
+                    self.staging.display()
+                );
             }
             let old = self.staging.with_extension("old");
-            std::fs::rename(&self.target, &old).with_context(|| format!("cannot replace {}", self.target.display()))?;
+            std::fs::rename(&self.target, &old)
+                .with_context(|| format!("cannot replace {}", self.target.display()))?;
             std::fs::rename(&self.staging, &self.target)?;
             std::fs::remove_dir_all(&old).ok();
         } else {
-            std::fs::rename(&self.staging, &self.target).with_context(|| format!("cannot create {}", self.target.display()))?;
+            std::fs::rename(&self.staging, &self.target)
+                .with_context(|| format!("cannot create {}", self.target.display()))?;
         }
         Ok(self.target)
     }

@@ -18,7 +18,11 @@ pub fn sample(g: &Generator, norm: &Normalizer, n: usize, seed: u64, device: &De
         let b = left.min(CHUNK);
         let z = normal_tensor(&mut rng, b, g.input_dim, 1.0, device);
         let x = g.forward(z, GenMode::inference());
-        let v = x.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
+        let v = x
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
         out.extend(norm.inverse(&v));
         left -= b;
     }

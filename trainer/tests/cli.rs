@@ -4,7 +4,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel")).args(args).output().expect("keel runs")
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -12,7 +15,17 @@ fn stderr(o: &Output) -> String {
 }
 
 /// A fast configuration: small networks, a few hundred steps.
-const FAST: &[&str] = &["--steps", "200", "--set", "model.g_width=32", "--set", "model.d_width=32", "--set", "train.eval_every=100", "-q"];
+const FAST: &[&str] = &[
+    "--steps",
+    "200",
+    "--set",
+    "model.g_width=32",
+    "--set",
+    "model.d_width=32",
+    "--set",
+    "train.eval_every=100",
+    "-q",
+];
 
 fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "--data", "ring8", "--out", out.to_str().unwrap()];
@@ -29,7 +42,10 @@ fn assert_fails(o: &Output, needle: &str) {
 }
 
 fn only_entry(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
@@ -38,18 +54,39 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let o = train(&a, &["--seed", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in ["config.toml", "metrics.csv", "summary.json", "generator.bpk", "generator.json", "samples.png", "losses.png", "checkpoint/discriminator.bpk"] {
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "summary.json",
+        "generator.bpk",
+        "generator.json",
+        "samples.png",
+        "losses.png",
+        "checkpoint/discriminator.bpk",
+    ] {
         assert!(a.join(f).is_file(), "missing {f}");
     }
     let csv = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
     assert!(csv.starts_with("step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g"));
-    assert!(csv.lines().any(|l| l.starts_with("100,") && !l.ends_with(",,,,")), "metric snapshot at step 100");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("100,") && !l.ends_with(",,,,")),
+        "metric snapshot at step 100"
+    );
     let config = std::fs::read_to_string(a.join("config.toml")).unwrap();
-    assert!(config.contains("seed = 3"), "the resolved config records the seed");
+    assert!(
+        config.contains("seed = 3"),
+        "the resolved config records the seed"
+    );
     let o = train(&b, &["--seed", "3"]);
     assert!(o.status.success());
-    assert_eq!(csv, std::fs::read_to_string(b.join("metrics.csv")).unwrap(), "same seed, same metrics.csv");
-    let draw = |run: &Path| keel(&["sample", run.to_str().unwrap(), "--n", "20", "--seed", "9"]).stdout;
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(b.join("metrics.csv")).unwrap(),
+        "same seed, same metrics.csv"
+    );
+    let draw =
+        |run: &Path| keel(&["sample", run.to_str().unwrap(), "--n", "20", "--seed", "9"]).stdout;
     assert!(draw(&a) == draw(&b), "same seed, same generator");
 
     // Sampling: n rows of D columns, same seed same bytes, another seed other bytes.
@@ -57,11 +94,28 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
     assert!(s1.status.success(), "{}", stderr(&s1));
     let text = String::from_utf8(s1.stdout.clone()).unwrap();
     assert_eq!(text.lines().count(), 50);
-    assert!(text.lines().all(|l| l.split(',').count() == 2 && l.split(',').all(|v| v.parse::<f32>().is_ok())));
-    assert_eq!(s1.stdout, keel(&["sample", a.to_str().unwrap(), "--n", "50", "--seed", "1"]).stdout);
-    assert_ne!(s1.stdout, keel(&["sample", a.to_str().unwrap(), "--n", "50", "--seed", "2"]).stdout);
+    assert!(text
+        .lines()
+        .all(|l| l.split(',').count() == 2 && l.split(',').all(|v| v.parse::<f32>().is_ok())));
+    assert_eq!(
+        s1.stdout,
+        keel(&["sample", a.to_str().unwrap(), "--n", "50", "--seed", "1"]).stdout
+    );
+    assert_ne!(
+        s1.stdout,
+        keel(&["sample", a.to_str().unwrap(), "--n", "50", "--seed", "2"]).stdout
+    );
     let file = tmp.path().join("s.csv");
-    assert!(keel(&["sample", a.to_str().unwrap(), "--n", "10", "--out", file.to_str().unwrap()]).status.success());
+    assert!(keel(&[
+        "sample",
+        a.to_str().unwrap(),
+        "--n",
+        "10",
+        "--out",
+        file.to_str().unwrap()
+    ])
+    .status
+    .success());
     assert_eq!(std::fs::read_to_string(file).unwrap().lines().count(), 10);
 }
 
@@ -69,7 +123,14 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
 fn recipes_are_listed_and_printable() {
     let o = keel(&["recipes"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    for r in ["vanilla", "wgan-clip", "wgan-gp", "sngan-hinge", "r1", "stable"] {
+    for r in [
+        "vanilla",
+        "wgan-clip",
+        "wgan-gp",
+        "sngan-hinge",
+        "r1",
+        "stable",
+    ] {
         assert!(out.contains(r), "{r} missing from\n{out}");
     }
     let o = keel(&["recipes", "wgan-gp"]);
@@ -81,14 +142,42 @@ fn bad_names_and_keys_are_refused_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     assert_fails(&train(&out, &["--recipe", "nope"]), "unknown recipe `nope`");
-    assert_fails(&keel(&["train", "--data", "ring9", "--out", out.to_str().unwrap(), "-q"]), "unknown dataset `ring9`");
-    assert_fails(&train(&out, &["--set", "optim.lr_gg=1"]), "unknown config key `optim.lr_gg`");
-    assert_fails(&train(&out, &["--set", "optim.lr_g=fast"]), "`optim.lr_g` expects a float");
-    assert_fails(&train(&out, &["--set", "train.batch=0"]), "`train.batch` must be at least 1");
+    assert_fails(
+        &keel(&[
+            "train",
+            "--data",
+            "ring9",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]),
+        "unknown dataset `ring9`",
+    );
+    assert_fails(
+        &train(&out, &["--set", "optim.lr_gg=1"]),
+        "unknown config key `optim.lr_gg`",
+    );
+    assert_fails(
+        &train(&out, &["--set", "optim.lr_g=fast"]),
+        "`optim.lr_g` expects a float",
+    );
+    assert_fails(
+        &train(&out, &["--set", "train.batch=0"]),
+        "`train.batch` must be at least 1",
+    );
     let cfg = tmp.path().join("c.toml");
     std::fs::write(&cfg, "[model]\nwidth = 3\n").unwrap();
-    assert_fails(&train(&out, &["--config", cfg.to_str().unwrap()]), "unknown config key `model.width`");
-    assert!(only_entry(tmp.path()).iter().all(|n| !n.starts_with("run") && !n.contains("partial")), "{:?}", only_entry(tmp.path()));
+    assert_fails(
+        &train(&out, &["--config", cfg.to_str().unwrap()]),
+        "unknown config key `model.width`",
+    );
+    assert!(
+        only_entry(tmp.path())
+            .iter()
+            .all(|n| !n.starts_with("run") && !n.contains("partial")),
+        "{:?}",
+        only_entry(tmp.path())
+    );
 }
 
 #[test]
@@ -96,28 +185,64 @@ fn bad_data_files_name_the_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let cases = [
-        ("letters.csv", "x,y\n1,2\n3,abc\n", "letters.csv:3: column 2: `abc` is not a number"),
-        ("ragged.csv", "1,2\n3,4,5\n", "ragged.csv:2: expected 2 columns"),
-        ("nan.csv", "1,2\nNaN,4\n", "nan.csv:2: column 1: `NaN` is not finite"),
-        ("inf.csv", "1,2\n3,inf\n", "inf.csv:2: column 2: `inf` is not finite"),
+        (
+            "letters.csv",
+            "x,y\n1,2\n3,abc\n",
+            "letters.csv:3: column 2: `abc` is not a number",
+        ),
+        (
+            "ragged.csv",
+            "1,2\n3,4,5\n",
+            "ragged.csv:2: expected 2 columns",
+        ),
+        (
+            "nan.csv",
+            "1,2\nNaN,4\n",
+            "nan.csv:2: column 1: `NaN` is not finite",
+        ),
+        (
+            "inf.csv",
+            "1,2\n3,inf\n",
+            "inf.csv:2: column 2: `inf` is not finite",
+        ),
         ("empty.csv", "x,y\n", "empty.csv: no data rows"),
     ];
     for (name, text, needle) in cases {
         let p = tmp.path().join(name);
         std::fs::write(&p, text).unwrap();
-        assert_fails(&keel(&["train", "--data", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]), needle);
+        assert_fails(
+            &keel(&[
+                "train",
+                "--data",
+                p.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ]),
+            needle,
+        );
         assert!(!out.exists());
     }
     // A good N × D file trains.
     let p = tmp.path().join("good.csv");
-    let rows: String = (0..64).map(|i| format!("{},{},{}\n", i % 4, (i * 7) % 5, i % 3)).collect();
+    let rows: String = (0..64)
+        .map(|i| format!("{},{},{}\n", i % 4, (i * 7) % 5, i % 3))
+        .collect();
     std::fs::write(&p, format!("a,b,c\n{rows}")).unwrap();
-    let mut args = vec!["train", "--data", p.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "train",
+        "--data",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(FAST);
     let o = keel(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = keel(&["sample", out.to_str().unwrap(), "--n", "3"]);
-    assert!(String::from_utf8_lossy(&s.stdout).lines().all(|l| l.split(',').count() == 3));
+    assert!(String::from_utf8_lossy(&s.stdout)
+        .lines()
+        .all(|l| l.split(',').count() == 3));
 }
 
 #[test]
@@ -127,7 +252,10 @@ fn output_directories_are_not_clobbered() {
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "mine").unwrap();
     assert_fails(&train(&out, &[]), "already exists");
-    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "mine"
+    );
     let o = train(&out, &["--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.join("summary.json").exists() && !out.join("keep.txt").exists());
@@ -137,6 +265,12 @@ fn output_directories_are_not_clobbered() {
     std::fs::write(&blocker, "").unwrap();
     assert_fails(&train(&blocker.join("run"), &[]), "cannot");
 
-    assert_fails(&keel(&["sample", tmp.path().to_str().unwrap(), "--n", "5"]), "not a Keel run directory");
-    assert_fails(&keel(&["sample", out.to_str().unwrap(), "--n", "0"]), "--n must be at least 1");
+    assert_fails(
+        &keel(&["sample", tmp.path().to_str().unwrap(), "--n", "5"]),
+        "not a Keel run directory",
+    );
+    assert_fails(
+        &keel(&["sample", out.to_str().unwrap(), "--n", "0"]),
+        "--n must be at least 1",
+    );
 }

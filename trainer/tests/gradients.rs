@@ -13,14 +13,20 @@ use rand_pcg::Pcg64Mcg;
 /// The flex device in f64 (a device is configured once per process).
 fn f64_device() -> Device {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
-    CONFIGURED.call_once(|| Device::flex().configure(FloatDType::F64).expect("flex supports f64"));
+    CONFIGURED.call_once(|| {
+        Device::flex()
+            .configure(FloatDType::F64)
+            .expect("flex supports f64")
+    });
     Device::flex().autodiff()
 }
 
 fn tensor(rows: usize, cols: usize, seed: u64, device: &Device) -> Tensor<2> {
     use rand::RngExt;
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let v: Vec<f64> = (0..rows * cols).map(|_| rng.random_range(-1.5..1.5)).collect();
+    let v: Vec<f64> = (0..rows * cols)
+        .map(|_| rng.random_range(-1.5..1.5))
+        .collect();
     Tensor::from_data(TensorData::new(v, [rows, cols]), device)
 }
 
@@ -29,7 +35,14 @@ fn values(t: Tensor<2>) -> Vec<f64> {
 }
 
 fn model(act: Activation, mbstd: bool, sn: bool) -> ModelConfig {
-    ModelConfig { d_width: 16, d_depth: 3, d_activation: act, d_minibatch_std: mbstd, spectral_norm: sn, ..ModelConfig::default() }
+    ModelConfig {
+        d_width: 16,
+        d_depth: 3,
+        d_activation: act,
+        d_minibatch_std: mbstd,
+        spectral_norm: sn,
+        ..ModelConfig::default()
+    }
 }
 
 fn variants() -> Vec<(&'static str, ModelConfig)> {
@@ -37,8 +50,14 @@ fn variants() -> Vec<(&'static str, ModelConfig)> {
         ("relu", model(Activation::Relu, false, false)),
         ("leaky-relu", model(Activation::LeakyRelu, false, false)),
         ("tanh", model(Activation::Tanh, false, false)),
-        ("leaky + minibatch std", model(Activation::LeakyRelu, true, false)),
-        ("tanh + minibatch std + spectral norm", model(Activation::Tanh, true, true)),
+        (
+            "leaky + minibatch std",
+            model(Activation::LeakyRelu, true, false),
+        ),
+        (
+            "tanh + minibatch std + spectral norm",
+            model(Activation::Tanh, true, true),
+        ),
     ]
 }
 
@@ -53,8 +72,15 @@ fn in_graph_input_gradient_equals_autodiff() {
         let autodiff = values(Tensor::from_inner(x.grad(&grads).expect("x is tracked")));
         let (_, in_graph) = d.forward_with_input_grad(&w, x.detach());
         let in_graph = values(in_graph);
-        let max = autodiff.iter().zip(&in_graph).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        assert!(max < 1e-12, "{name}: in-graph input gradient differs from autodiff by {max:e}");
+        let max = autodiff
+            .iter()
+            .zip(&in_graph)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            max < 1e-12,
+            "{name}: in-graph input gradient differs from autodiff by {max:e}"
+        );
     }
 }
 
@@ -75,8 +101,11 @@ where
         .convert::<f64>()
         .try_to_vec::<f64>()
         .unwrap();
-    assert!(analytic.iter().any(|g| g.abs() > 1e-6), "{name}: the penalty gives D no gradient");
-    let base = values(weight.clone().inner().into());
+    assert!(
+        analytic.iter().any(|g| g.abs() > 1e-6),
+        "{name}: the penalty gives D no gradient"
+    );
+    let base = values(weight.clone().inner());
     let dims = weight.dims();
     let h = 1e-6;
     for idx in [0, 5, 17, 30, 47] {
@@ -84,12 +113,17 @@ where
             let mut v = base.clone();
             v[idx] += delta;
             let mut dd = d.clone();
-            dd.hidden[0].weight = Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
+            dd.hidden[0].weight =
+                Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
             penalty(&dd).into_scalar::<f64>()
         };
         let numeric = (eval(h) - eval(-h)) / (2.0 * h);
         let err = (numeric - analytic[idx]).abs();
-        assert!(err < 1e-6 * (1.0 + numeric.abs()), "{name}: weight[{idx}] autodiff {} vs central difference {numeric} (error {err:e})", analytic[idx]);
+        assert!(
+            err < 1e-6 * (1.0 + numeric.abs()),
+            "{name}: weight[{idx}] autodiff {} vs central difference {numeric} (error {err:e})",
+            analytic[idx]
+        );
     }
 }
 
@@ -100,11 +134,24 @@ fn penalty_parameter_gradients_match_central_differences() {
     let fake = tensor(9, 3, 11, &device);
     let eps = tensor(9, 1, 12, &device).abs().div_scalar(1.5);
     for (name, cfg) in variants().into_iter().filter(|(_, c)| !c.spectral_norm) {
-        check_penalty(&format!("R1 / {name}"), &cfg, |d| r_penalty(d, &d.weights(false), real.clone(), 10.0));
-        check_penalty(&format!("R2 / {name}"), &cfg, |d| r_penalty(d, &d.weights(false), fake.clone(), 10.0));
+        check_penalty(&format!("R1 / {name}"), &cfg, |d| {
+            r_penalty(d, &d.weights(false), real.clone(), 10.0)
+        });
+        check_penalty(&format!("R2 / {name}"), &cfg, |d| {
+            r_penalty(d, &d.weights(false), fake.clone(), 10.0)
+        });
         for side in [GpSide::TwoSided, GpSide::OneSided] {
             check_penalty(&format!("GP {side:?} / {name}"), &cfg, |d| {
-                gradient_penalty(d, &d.weights(false), real.clone(), fake.clone(), eps.clone(), 10.0, side, 0.05)
+                gradient_penalty(
+                    d,
+                    &d.weights(false),
+                    real.clone(),
+                    fake.clone(),
+                    eps.clone(),
+                    10.0,
+                    side,
+                    0.05,
+                )
             });
         }
     }

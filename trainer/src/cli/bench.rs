@@ -81,7 +81,8 @@ fn mean_se(v: &[f64]) -> (f64, f64) {
 
 fn modes(a: ModesArgs) -> Result<()> {
     let exe = std::env::current_exe()?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut jobs = Vec::new();
     for recipe in &a.recipes {
         keel_trainer::config::recipe(recipe)?;
@@ -98,19 +99,39 @@ fn modes(a: ModesArgs) -> Result<()> {
     std::thread::scope(|s| {
         for _ in 0..a.jobs.max(1) {
             s.spawn(|| loop {
-                let Some((i, (recipe, data, seed))) = queue.lock().unwrap().next() else { break };
+                let Some((i, (recipe, data, seed))) = queue.lock().unwrap().next() else {
+                    break;
+                };
                 let out = a.out.join(format!("{data}-{recipe}-s{seed}"));
                 let mut cmd = Command::new(&exe);
-                cmd.args(["train", "--quiet", "--force", "--recipe", &recipe, "--data", &data, "--seed", &seed.to_string()]);
+                cmd.args([
+                    "train",
+                    "--quiet",
+                    "--force",
+                    "--recipe",
+                    &recipe,
+                    "--data",
+                    &data,
+                    "--seed",
+                    &seed.to_string(),
+                ]);
                 cmd.arg("--out").arg(&out);
                 for kv in &a.set {
                     cmd.args(["--set", kv]);
                 }
                 let res = cmd.output();
                 match res {
-                    Ok(o) if o.status.success() => eprintln!("[{}/{total}] {data} {recipe} seed {seed} done", i + 1),
-                    Ok(o) => failures.lock().unwrap().push(format!("{data} {recipe} seed {seed}: {}", String::from_utf8_lossy(&o.stderr).trim())),
-                    Err(e) => failures.lock().unwrap().push(format!("{data} {recipe} seed {seed}: {e}")),
+                    Ok(o) if o.status.success() => {
+                        eprintln!("[{}/{total}] {data} {recipe} seed {seed} done", i + 1)
+                    }
+                    Ok(o) => failures.lock().unwrap().push(format!(
+                        "{data} {recipe} seed {seed}: {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )),
+                    Err(e) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{data} {recipe} seed {seed}: {e}")),
                 }
             });
         }
@@ -130,7 +151,11 @@ fn modes(a: ModesArgs) -> Result<()> {
                 let s = read_summary(&a.out.join(format!("{data}-{recipe}-s{seed}")))?;
                 let m = s.final_metrics.context("run has no mode metrics")?;
                 // An all-diffuse generator has no HQ sample: its KL is undefined; count it as log K.
-                let kl = if m.reverse_kl.is_finite() { m.reverse_kl } else { (m.total_modes as f64).ln() };
+                let kl = if m.reverse_kl.is_finite() {
+                    m.reverse_kl
+                } else {
+                    (m.total_modes as f64).ln()
+                };
                 cols[0].push(m.modes as f64);
                 cols[1].push(m.hq_pct);
                 cols[2].push(kl);
@@ -174,7 +199,8 @@ fn modes(a: ModesArgs) -> Result<()> {
 
 fn read_summary(run: &Path) -> Result<Summary> {
     let p = run.join(keel_trainer::rundir::SUMMARY);
-    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
     Ok(serde_json::from_str(&text)?)
 }
 
@@ -192,7 +218,10 @@ fn ours_steps_per_s(loss: LossKind, steps: usize) -> Result<f64> {
         .set("optim.beta1=0.5")?
         .set("optim.beta2=0.9")?;
     b = match loss {
-        LossKind::Wasserstein => b.set("loss.kind=wasserstein")?.set("penalty.gp=10")?.set("train.n_critic=5")?,
+        LossKind::Wasserstein => b
+            .set("loss.kind=wasserstein")?
+            .set("penalty.gp=10")?
+            .set("train.n_critic=5")?,
         _ => b.set("loss.kind=non-saturating")?,
     };
     let cfg = b.set(&format!("train.steps={steps}"))?.build()?;
@@ -214,7 +243,12 @@ fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
         .env("OMP_NUM_THREADS", "1")
         .arg(&a.peer)
         .args(["--method", method, "--dataset", "grid", "--threads", "1"])
-        .args(["--steps", &a.steps.to_string(), "--eval-every", &a.steps.to_string()])
+        .args([
+            "--steps",
+            &a.steps.to_string(),
+            "--eval-every",
+            &a.steps.to_string(),
+        ])
         .arg("--out-dir")
         .arg(tmp)
         .output()
@@ -223,8 +257,11 @@ fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
         bail!("peer failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let line = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("")).context("peer printed no JSON")?;
-    v["g_steps_per_s"].as_f64().context("peer JSON lacks g_steps_per_s")
+    let v: serde_json::Value =
+        serde_json::from_str(line.lines().last().unwrap_or("")).context("peer printed no JSON")?;
+    v["g_steps_per_s"]
+        .as_f64()
+        .context("peer JSON lacks g_steps_per_s")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -233,7 +270,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn speed(a: SpeedArgs) -> Result<()> {
-    let has_torch = Command::new(&a.python).args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let has_torch = Command::new(&a.python)
+        .args(["-c", "import torch"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !has_torch {
         bail!(
             "the PyTorch peer needs a Python with torch at {}; create it with\n  python3 -m venv .venv && .venv/bin/pip install torch numpy\n(or pass --python PATH)",
@@ -241,12 +282,18 @@ fn speed(a: SpeedArgs) -> Result<()> {
         );
     }
     if !a.peer.exists() {
-        bail!("peer script {} not found (run from the repository root or pass --peer)", a.peer.display());
+        bail!(
+            "peer script {} not found (run from the repository root or pass --peer)",
+            a.peer.display()
+        );
     }
     let tmp = tempfile::tempdir()?;
     println!("| loss | Keel steps/s (median) | PyTorch steps/s (median) | ratio |\n| --- | --- | --- | --- |");
     let mut verdict = true;
-    for (name, loss, method) in [("NS-GAN", LossKind::NonSaturating, "nsgan"), ("WGAN-GP, n_critic 5", LossKind::Wasserstein, "wgangp")] {
+    for (name, loss, method) in [
+        ("NS-GAN", LossKind::NonSaturating, "nsgan"),
+        ("WGAN-GP, n_critic 5", LossKind::Wasserstein, "wgangp"),
+    ] {
         let (mut ours, mut peer) = (Vec::new(), Vec::new());
         for _ in 0..a.rounds {
             ours.push(ours_steps_per_s(loss, a.steps)?);

@@ -56,7 +56,11 @@ fn recipes(name: Option<String>) -> Result<()> {
     for r in RECIPES {
         let t: toml::Table = toml::from_str(r.toml)?;
         let desc = t.get("description").and_then(|d| d.as_str()).unwrap_or("");
-        let mark = if r.name == DEFAULT_RECIPE { " (default)" } else { "" };
+        let mark = if r.name == DEFAULT_RECIPE {
+            " (default)"
+        } else {
+            ""
+        };
         println!("{:<12} {desc}{mark}", r.name);
     }
     println!("\n`keel recipes NAME` prints one; `keel train --recipe NAME --set section.key=value` overrides any key.");

@@ -1,7 +1,7 @@
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
-use keel_trainer::rundir::write_atomic;
 use keel_trainer::run::load_generator;
+use keel_trainer::rundir::write_atomic;
 use keel_trainer::sample::sample;
 use std::io::Write;
 use std::path::PathBuf;
@@ -35,7 +35,10 @@ pub fn run(a: SampleArgs) -> Result<()> {
         text.push('\n');
     }
     if a.out == "-" {
-        std::io::stdout().lock().write_all(text.as_bytes()).context("cannot write to stdout")?;
+        std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("cannot write to stdout")?;
     } else {
         write_atomic(std::path::Path::new(&a.out), text.as_bytes())?;
         eprintln!("wrote {} samples to {}", a.n, a.out);

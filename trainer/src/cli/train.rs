@@ -57,12 +57,28 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = b.build()?;
     let dataset = data::load(&a.data, cfg.train.seed)?;
     let device = training_device(a.device)?;
-    let out = a.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}", dataset.name, a.recipe, cfg.train.seed)));
-    let opts = RunOptions { out, force: a.force, recipe: a.recipe.clone(), progress: !a.quiet && std::io::stderr().is_terminal() };
+    let out = a.out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/{}-{}-s{}",
+            dataset.name, a.recipe, cfg.train.seed
+        ))
+    });
+    let opts = RunOptions {
+        out,
+        force: a.force,
+        recipe: a.recipe.clone(),
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+    };
     let (dir, summary) = train(&cfg, &dataset, &device, &opts)?;
-    print!("trained {} on {} for {} steps in {:.1} s", a.recipe, dataset.name, summary.steps, summary.train_seconds);
+    print!(
+        "trained {} on {} for {} steps in {:.1} s",
+        a.recipe, dataset.name, summary.steps, summary.train_seconds
+    );
     if let Some(m) = &summary.final_metrics {
-        print!(": {}/{} modes, {:.1}% HQ, reverse KL {:.3}", m.modes, m.total_modes, m.hq_pct, m.reverse_kl);
+        print!(
+            ": {}/{} modes, {:.1}% HQ, reverse KL {:.3}",
+            m.modes, m.total_modes, m.hq_pct, m.reverse_kl
+        );
     }
     println!("\nrun directory: {}", dir.display());
     Ok(())

@@ -32,7 +32,10 @@ impl Mixture {
     /// 25 modes at {−4, −2, 0, 2, 4}², std 0.05.
     pub fn grid25() -> Self {
         let v = [-4.0, -2.0, 0.0, 2.0, 4.0];
-        let centres = v.iter().flat_map(|&x| v.iter().map(move |&y| [x, y])).collect();
+        let centres = v
+            .iter()
+            .flat_map(|&x| v.iter().map(move |&y| [x, y]))
+            .collect();
         Self { centres, std: 0.05 }
     }
 
@@ -55,5 +58,10 @@ pub fn builtin(name: &str, seed: u64) -> Option<Dataset> {
         "grid25" => Mixture::grid25(),
         _ => return None,
     };
-    Some(Dataset { name: name.to_string(), dim: 2, points: mixture.sample(TRAIN_POINTS, seed), mixture: Some(mixture) })
+    Some(Dataset {
+        name: name.to_string(),
+        dim: 2,
+        points: mixture.sample(TRAIN_POINTS, seed),
+        mixture: Some(mixture),
+    })
 }

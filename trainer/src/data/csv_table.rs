@@ -5,8 +5,13 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 pub fn read_csv(path: &Path) -> Result<Dataset> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open data file {}", path.display()))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).comment(Some(b'#')).from_reader(file);
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open data file {}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(file);
     let mut dim = 0usize;
     let mut points = Vec::new();
     let mut first = true;
@@ -25,14 +30,28 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         if dim == 0 {
             dim = record.len();
         } else if record.len() != dim {
-            bail!("{}:{line}: expected {dim} columns (as in the first data row), found {}", path.display(), record.len());
+            bail!(
+                "{}:{line}: expected {dim} columns (as in the first data row), found {}",
+                path.display(),
+                record.len()
+            );
         }
         for (col, field) in record.iter().enumerate() {
             let v: f32 = field.trim().parse().map_err(|_| {
-                anyhow::anyhow!("{}:{line}: column {}: `{}` is not a number", path.display(), col + 1, field.trim())
+                anyhow::anyhow!(
+                    "{}:{line}: column {}: `{}` is not a number",
+                    path.display(),
+                    col + 1,
+                    field.trim()
+                )
             })?;
             if !v.is_finite() {
-                bail!("{}:{line}: column {}: `{}` is not finite (NaN/Inf are not allowed in data)", path.display(), col + 1, field.trim());
+                bail!(
+                    "{}:{line}: column {}: `{}` is not finite (NaN/Inf are not allowed in data)",
+                    path.display(),
+                    col + 1,
+                    field.trim()
+                );
             }
             points.push(v);
         }
@@ -43,6 +62,14 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
     if points.len() / dim < 2 {
         bail!("{}: needs at least 2 data rows, found 1", path.display());
     }
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "csv".into());
-    Ok(Dataset { name, dim, points, mixture: None })
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "csv".into());
+    Ok(Dataset {
+        name,
+        dim,
+        points,
+        mixture: None,
+    })
 }

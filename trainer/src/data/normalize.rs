@@ -25,17 +25,29 @@ impl Normalizer {
             }
         }
         // A constant column keeps unit scale rather than dividing by zero.
-        let std = var.iter().map(|s| (s / n).sqrt()).map(|s| if s > 1e-12 { s } else { 1.0 }).collect();
+        let std = var
+            .iter()
+            .map(|s| (s / n).sqrt())
+            .map(|s| if s > 1e-12 { s } else { 1.0 })
+            .collect();
         Self { mean, std }
     }
 
     pub fn forward(&self, points: &[f32]) -> Vec<f32> {
         let dim = self.mean.len();
-        points.iter().enumerate().map(|(i, &v)| ((v as f64 - self.mean[i % dim]) / self.std[i % dim]) as f32).collect()
+        points
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((v as f64 - self.mean[i % dim]) / self.std[i % dim]) as f32)
+            .collect()
     }
 
     pub fn inverse(&self, points: &[f32]) -> Vec<f32> {
         let dim = self.mean.len();
-        points.iter().enumerate().map(|(i, &v)| (v as f64 * self.std[i % dim] + self.mean[i % dim]) as f32).collect()
+        points
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v as f64 * self.std[i % dim] + self.mean[i % dim]) as f32)
+            .collect()
     }
 }

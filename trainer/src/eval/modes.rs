@@ -48,7 +48,10 @@ pub fn mode_metrics(samples: &[f32], mixture: &Mixture) -> ModeMetrics {
             })
             .sum()
     };
-    let strict = counts.iter().filter(|&&c| c as f64 >= 0.01 * n as f64).count();
+    let strict = counts
+        .iter()
+        .filter(|&&c| c as f64 >= 0.01 * n as f64)
+        .count();
     ModeMetrics {
         modes: counts.iter().filter(|&&c| c > 0).count(),
         modes_strict: strict,

@@ -18,7 +18,9 @@ impl Act {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         match self.kind {
             Activation::Relu => activation::relu(x),
-            Activation::LeakyRelu => x.clone().mul_scalar(self.slope) + activation::relu(x).mul_scalar(1.0 - self.slope),
+            Activation::LeakyRelu => {
+                x.clone().mul_scalar(self.slope) + activation::relu(x).mul_scalar(1.0 - self.slope)
+            }
             Activation::Tanh => activation::tanh(x),
         }
     }
@@ -28,7 +30,12 @@ impl Act {
     pub fn derivative(&self, pre: Tensor<2>) -> Tensor<2> {
         match self.kind {
             Activation::Relu => pre.detach().greater_elem(0.0).float(),
-            Activation::LeakyRelu => pre.detach().greater_elem(0.0).float().mul_scalar(1.0 - self.slope).add_scalar(self.slope),
+            Activation::LeakyRelu => pre
+                .detach()
+                .greater_elem(0.0)
+                .float()
+                .mul_scalar(1.0 - self.slope)
+                .add_scalar(self.slope),
             Activation::Tanh => {
                 let t = activation::tanh(pre);
                 t.clone().mul(t).neg().add_scalar(1.0)

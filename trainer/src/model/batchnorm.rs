@@ -45,13 +45,20 @@ impl GenBatchNorm {
         let var = centred.clone().powi_scalar(2).mean_dim(0);
         if update {
             let m = self.momentum;
-            let unbiased = var.clone().detach().mul_scalar(n as f64 / (n.max(2) - 1) as f64);
-            let rm = self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().squeeze_dim(0).mul_scalar(m);
-            let rv = self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.squeeze_dim(0).mul_scalar(m);
+            let unbiased = var
+                .clone()
+                .detach()
+                .mul_scalar(n as f64 / (n.max(2) - 1) as f64);
+            let rm = self.running_mean.value_sync().mul_scalar(1.0 - m)
+                + mean.detach().squeeze_dim(0).mul_scalar(m);
+            let rv = self.running_var.value_sync().mul_scalar(1.0 - m)
+                + unbiased.squeeze_dim(0).mul_scalar(m);
             self.running_mean.update(rm.detach());
             self.running_var.update(rv.detach());
         }
         let normed = centred.div(var.add_scalar(self.epsilon).sqrt());
-        normed.mul(self.gamma.val().unsqueeze()).add(self.beta.val().unsqueeze())
+        normed
+            .mul(self.gamma.val().unsqueeze())
+            .add(self.beta.val().unsqueeze())
     }
 }

@@ -48,17 +48,31 @@ impl Discriminator {
                 let u: Vec<f32> = (0..d_out).map(|_| StandardNormal.sample(rng)).collect();
                 let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                 let u: Vec<f32> = u.iter().map(|x| x / norm).collect();
-                sn_u.push(RunningState::new(Tensor::from_data(TensorData::new(u, [d_out]), device)));
+                sn_u.push(RunningState::new(Tensor::from_data(
+                    TensorData::new(u, [d_out]),
+                    device,
+                )));
             }
         }
-        Self { hidden, out, sn_u, minibatch_std: cfg.d_minibatch_std, act: Act::new(cfg.d_activation, cfg.leaky_slope) }
+        Self {
+            hidden,
+            out,
+            sn_u,
+            minibatch_std: cfg.d_minibatch_std,
+            act: Act::new(cfg.d_activation, cfg.leaky_slope),
+        }
     }
 
     /// Effective weights; `power_step` advances the power iteration (once per D update).
     pub fn weights(&self, power_step: bool) -> DWeights {
         let mut layers = Vec::new();
         let mut sigmas = Vec::new();
-        for (i, l) in self.hidden.iter().chain(std::iter::once(&self.out)).enumerate() {
+        for (i, l) in self
+            .hidden
+            .iter()
+            .chain(std::iter::once(&self.out))
+            .enumerate()
+        {
             let w = l.weight.val();
             let b = l.bias.as_ref().expect("D layers have a bias").val();
             match self.sn_u.get(i) {
@@ -137,9 +151,18 @@ impl MinibatchStd {
     fn new(h: &Tensor<2>) -> Self {
         let mean = h.clone().mean_dim(0);
         let centred = h.clone().sub(mean);
-        let sd = centred.clone().powi_scalar(2).mean_dim(0).add_scalar(MBSTD_EPS).sqrt(); // [1, F]
+        let sd = centred
+            .clone()
+            .powi_scalar(2)
+            .mean_dim(0)
+            .add_scalar(MBSTD_EPS)
+            .sqrt(); // [1, F]
         let feature = sd.clone().mean_dim(1); // [1, 1]
-        Self { centred, sd, feature }
+        Self {
+            centred,
+            sd,
+            feature,
+        }
     }
 
     /// ∂(g_s · s)/∂h for the scalar upstream g_s ([1, 1]): g_s · (h − μ) / (F · B · sd).

@@ -34,7 +34,11 @@ pub struct GenMode<'a> {
 
 impl GenMode<'_> {
     pub fn inference() -> GenMode<'static> {
-        GenMode { train: false, update_stats: false, noise: None }
+        GenMode {
+            train: false,
+            update_stats: false,
+            noise: None,
+        }
     }
 }
 
@@ -55,11 +59,23 @@ impl Generator {
             d = cfg.g_width;
         }
         let out = init_linear(d, output_dim, rng, device);
-        Self { hidden, norms, noise_scales, out, input_dim: cfg.latent, output_dim, act: Act::new(cfg.g_activation, cfg.leaky_slope) }
+        Self {
+            hidden,
+            norms,
+            noise_scales,
+            out,
+            input_dim: cfg.latent,
+            output_dim,
+            act: Act::new(cfg.g_activation, cfg.leaky_slope),
+        }
     }
 
     pub fn forward(&self, z: Tensor<2>, mode: GenMode<'_>) -> Tensor<2> {
-        let GenMode { train, update_stats, mut noise } = mode;
+        let GenMode {
+            train,
+            update_stats,
+            mut noise,
+        } = mode;
         let mut h = z;
         for (i, layer) in self.hidden.iter().enumerate() {
             h = layer.forward(h);

@@ -10,11 +10,15 @@ use rand_pcg::Pcg64Mcg;
 /// PyTorch's default for `nn.Linear`: weight and bias ~ U(−1/√fan_in, 1/√fan_in). Weight is [in, out].
 pub fn init_linear(d_in: usize, d_out: usize, rng: &mut Pcg64Mcg, device: &Device) -> Linear {
     let bound = 1.0 / (d_in as f32).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let mut draw =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
     let w = draw(d_in * d_out);
     let b = draw(d_out);
     Linear {
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device)),
-        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device))),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [d_out]),
+            device,
+        ))),
     }
 }

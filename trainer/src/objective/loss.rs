@@ -23,9 +23,9 @@ pub fn d_loss(kind: LossKind, r: Tensor<2>, f: Tensor<2>, smooth: f64) -> Tensor
         LossKind::NonSaturating | LossKind::Minimax => bce(r, real_target) + bce(f, 0.0),
         LossKind::Wasserstein => f.mean() - r.mean(),
         LossKind::Hinge => relu(r.neg().add_scalar(1.0)).mean() + relu(f.add_scalar(1.0)).mean(),
-        LossKind::LeastSquares => {
-            (r.sub_scalar(real_target).powi_scalar(2).mean() + f.powi_scalar(2).mean()).mul_scalar(0.5)
-        }
+        LossKind::LeastSquares => (r.sub_scalar(real_target).powi_scalar(2).mean()
+            + f.powi_scalar(2).mean())
+        .mul_scalar(0.5),
         LossKind::RelativisticAverage => {
             let (rr, ff) = relativistic(r, f);
             bce(rr, real_target) + bce(ff, 0.0)

@@ -59,7 +59,11 @@ pub fn weight_penalty<M: Module>(module: &M, l1: f64, l2: f64) -> Option<Tensor<
             });
         }
     }
-    let mut acc = Acc { l1, l2, total: None };
+    let mut acc = Acc {
+        l1,
+        l2,
+        total: None,
+    };
     module.visit(&mut acc);
     acc.total
 }

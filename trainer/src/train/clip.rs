@@ -25,7 +25,9 @@ pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     }
     let mut sq = Sq { grads, total: None };
     module.visit(&mut sq);
-    sq.total.map(|t| t.into_scalar::<f64>().sqrt()).unwrap_or(0.0)
+    sq.total
+        .map(|t| t.into_scalar::<f64>().sqrt())
+        .unwrap_or(0.0)
 }
 
 /// Scales every gradient by min(1, max_norm / global_norm); returns the norm before clipping.

@@ -13,7 +13,10 @@ pub struct Ema {
 impl Ema {
     /// Starts as an exact copy of `module`.
     pub fn new<M: Module>(module: &M, decay: f64) -> Self {
-        Self { decay, values: flatten(module) }
+        Self {
+            decay,
+            values: flatten(module),
+        }
     }
 
     /// θ_ema ← β·θ_ema + (1 − β)·θ. With `copy`, θ_ema ← θ (before the EMA starts).

@@ -19,7 +19,7 @@ pub fn build_optimizer(cfg: &OptimConfig) -> ModuleOptimizer {
             .with_centered(false)
             .init(),
         OptimizerKind::Sgd => {
-            let momentum = (cfg.momentum > 0.0).then(|| MomentumConfig {
+            let momentum = (cfg.momentum > 0.0).then_some(MomentumConfig {
                 momentum: cfg.momentum,
                 dampening: cfg.dampening,
                 nesterov: cfg.nesterov,
@@ -36,7 +36,9 @@ pub fn learning_rate(cfg: &OptimConfig, lr: f64, step: usize, total: usize) -> f
     match cfg.schedule {
         Schedule::Constant => lr,
         Schedule::Linear => lr + (floor - lr) * progress,
-        Schedule::Cosine => floor + (lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        Schedule::Cosine => {
+            floor + (lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
         Schedule::Step => lr * cfg.gamma.powi((step / cfg.step_every) as i32),
     }
 }

@@ -6,13 +6,26 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 
-pub fn normal_tensor(rng: &mut Pcg64Mcg, rows: usize, cols: usize, std: f64, device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = (0..rows * cols).map(|_| { let s: f64 = StandardNormal.sample(rng); (std * s) as f32 }).collect();
+pub fn normal_tensor(
+    rng: &mut Pcg64Mcg,
+    rows: usize,
+    cols: usize,
+    std: f64,
+    device: &Device,
+) -> Tensor<2> {
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| {
+            let s: f64 = StandardNormal.sample(rng);
+            (std * s) as f32
+        })
+        .collect();
     Tensor::from_data(TensorData::new(v, [rows, cols]), device)
 }
 
 pub fn uniform_tensor(rng: &mut Pcg64Mcg, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = (0..rows * cols).map(|_| rng.random_range(0.0f32..1.0)).collect();
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.random_range(0.0f32..1.0))
+        .collect();
     Tensor::from_data(TensorData::new(v, [rows, cols]), device)
 }
 

@@ -1,6 +1,9 @@
 //! One generator step: n_critic discriminator updates, then one generator update.
 
-use super::{build_optimizer, clip_global_norm, clip_weights, global_norm, learning_rate, normal_tensor, uniform_tensor, Batcher, Ema};
+use super::{
+    build_optimizer, clip_global_norm, clip_weights, global_norm, learning_rate, normal_tensor,
+    uniform_tensor, Batcher, Ema,
+};
 use crate::config::{LossKind, TrainConfig};
 use crate::model::generator::GenMode;
 use crate::model::{Discriminator, Generator};
@@ -52,7 +55,18 @@ impl Trainer {
         let ema = Ema::new(&g, cfg.train.ema);
         let opt_g = build_optimizer(&cfg.optim);
         let opt_d = build_optimizer(&cfg.optim);
-        Self { batcher: Batcher::new(points, dim), cfg, device, g, d, ema, opt_g, opt_d, rng, step: 0 }
+        Self {
+            batcher: Batcher::new(points, dim),
+            cfg,
+            device,
+            g,
+            d,
+            ema,
+            opt_g,
+            opt_d,
+            rng,
+            step: 0,
+        }
     }
 
     fn instance_noise(&self) -> f64 {
@@ -78,14 +92,23 @@ impl Trainer {
         let lr_g = learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.steps);
         let lr_d = learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.steps);
         let sigma = self.instance_noise();
-        let mut stats = StepStats { lr_g, lr_d, instance_noise: sigma, ..Default::default() };
+        let mut stats = StepStats {
+            lr_g,
+            lr_d,
+            instance_noise: sigma,
+            ..Default::default()
+        };
 
         for _ in 0..cfg.train.n_critic {
             let real = self.batcher.batch(&mut self.rng, b, &self.device);
             let z = normal_tensor(&mut self.rng, b, latent, 1.0, &self.device);
             // Fakes for D come from G on the inner backend: no orphan graph is left behind.
             let g_inner = self.g.valid();
-            let mode = GenMode { train: true, update_stats: false, noise: Some(&mut self.rng) };
+            let mode = GenMode {
+                train: true,
+                update_stats: false,
+                noise: Some(&mut self.rng),
+            };
             let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
             let real_in = self.with_noise(real.clone(), sigma);
             let fake_in = self.with_noise(fake.clone(), sigma);
@@ -97,11 +120,25 @@ impl Trainer {
             stats.d_fake = f.clone().mean().into_scalar::<f64>();
             let mut loss = d_loss(cfg.loss.kind, r, f, cfg.loss.label_smoothing);
             let mut penalty: Option<Tensor<1>> = None;
-            let mut add = |p: Tensor<1>| penalty = Some(match penalty.take() { Some(acc) => acc + p, None => p });
+            let mut add = |p: Tensor<1>| {
+                penalty = Some(match penalty.take() {
+                    Some(acc) => acc + p,
+                    None => p,
+                })
+            };
             let pc = &cfg.penalty;
             if pc.gp > 0.0 {
                 let eps = uniform_tensor(&mut self.rng, b, 1, &self.device);
-                add(gradient_penalty(&self.d, &w, real_in.clone(), fake_in.clone(), eps, pc.gp, pc.gp_side, pc.gp_target));
+                add(gradient_penalty(
+                    &self.d,
+                    &w,
+                    real_in.clone(),
+                    fake_in.clone(),
+                    eps,
+                    pc.gp,
+                    pc.gp_side,
+                    pc.gp_target,
+                ));
             }
             if pc.r1 > 0.0 {
                 add(r_penalty(&self.d, &w, real_in, pc.r1));
@@ -131,7 +168,11 @@ impl Trainer {
 
         // Generator step through a frozen copy of D.
         let z = normal_tensor(&mut self.rng, b, latent, 1.0, &self.device);
-        let mode = GenMode { train: true, update_stats: true, noise: Some(&mut self.rng) };
+        let mode = GenMode {
+            train: true,
+            update_stats: true,
+            noise: Some(&mut self.rng),
+        };
         let fake = self.g.forward(z, mode);
         let fake_in = self.with_noise(fake, sigma);
         let d_frozen = self.d.clone().no_grad();
