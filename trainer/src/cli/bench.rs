@@ -50,7 +50,7 @@ pub struct SpeedArgs {
     #[arg(long, default_value = ".venv/bin/python")]
     python: PathBuf,
     /// The PyTorch peer script.
-    #[arg(long, default_value = "bench/peer_gan.py")]
+    #[arg(long, default_value = "trainer/bench/peer_gan.py")]
     peer: PathBuf,
 }
 

@@ -4,4 +4,4 @@ mod loss;
 mod penalty;
 
 pub use loss::{d_loss, g_loss, softplus};
-pub use penalty::{gradient_penalty, r_penalty, weight_penalty};
+pub use penalty::{grad_sq_penalty, gradient_penalty, r_penalty, weight_penalty};

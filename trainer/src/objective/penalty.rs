@@ -33,6 +33,11 @@ pub fn gradient_penalty(
 /// (γ/2)·E‖∇ₓD(x)‖²: R1 on real samples, R2 on fakes (Mescheder et al. 2018).
 pub fn r_penalty(d: &Discriminator, w: &DWeights, x: Tensor<2>, gamma: f64) -> Tensor<1> {
     let (_, g) = d.forward_with_input_grad(w, x);
+    grad_sq_penalty(g, gamma)
+}
+
+/// (γ/2)·E‖g‖² for an input gradient `g` already computed.
+pub fn grad_sq_penalty(g: Tensor<2>, gamma: f64) -> Tensor<1> {
     g.powi_scalar(2).sum_dim(1).mean().mul_scalar(gamma / 2.0)
 }
 

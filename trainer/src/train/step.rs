@@ -7,7 +7,7 @@ use super::{
 use crate::config::{LossKind, TrainConfig};
 use crate::model::generator::GenMode;
 use crate::model::{Discriminator, Generator};
-use crate::objective::{d_loss, g_loss, gradient_penalty, r_penalty, weight_penalty};
+use crate::objective::{d_loss, g_loss, grad_sq_penalty, gradient_penalty, weight_penalty};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -114,8 +114,20 @@ impl Trainer {
             let fake_in = self.with_noise(fake.clone(), sigma);
 
             let w = self.d.weights(true);
-            let r = self.d.forward(&w, real_in.clone());
-            let f = self.d.forward(&w, fake_in.clone());
+            // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
+            let pc = &cfg.penalty;
+            let (r, r_grad) = if pc.r1 > 0.0 {
+                let (out, g) = self.d.forward_with_input_grad(&w, real_in.clone());
+                (out, Some(g))
+            } else {
+                (self.d.forward(&w, real_in.clone()), None)
+            };
+            let (f, f_grad) = if pc.r2 > 0.0 {
+                let (out, g) = self.d.forward_with_input_grad(&w, fake_in.clone());
+                (out, Some(g))
+            } else {
+                (self.d.forward(&w, fake_in.clone()), None)
+            };
             stats.d_real = r.clone().mean().into_scalar::<f64>();
             stats.d_fake = f.clone().mean().into_scalar::<f64>();
             let mut loss = d_loss(cfg.loss.kind, r, f, cfg.loss.label_smoothing);
@@ -126,7 +138,6 @@ impl Trainer {
                     None => p,
                 })
             };
-            let pc = &cfg.penalty;
             if pc.gp > 0.0 {
                 let eps = uniform_tensor(&mut self.rng, b, 1, &self.device);
                 add(gradient_penalty(
@@ -140,11 +151,11 @@ impl Trainer {
                     pc.gp_target,
                 ));
             }
-            if pc.r1 > 0.0 {
-                add(r_penalty(&self.d, &w, real_in, pc.r1));
+            if let Some(g) = r_grad {
+                add(grad_sq_penalty(g, pc.r1));
             }
-            if pc.r2 > 0.0 {
-                add(r_penalty(&self.d, &w, fake_in, pc.r2));
+            if let Some(g) = f_grad {
+                add(grad_sq_penalty(g, pc.r2));
             }
             if let Some(p) = weight_penalty(&self.d, cfg.regularize.l1_d, cfg.regularize.l2_d) {
                 add(p);
