@@ -273,31 +273,23 @@ pub struct Recipe {
 
 pub const DEFAULT_RECIPE: &str = "stable";
 
+/// A recipe named `N` is the file `trainer/recipes/N.toml`, built into the binary.
+macro_rules! recipe {
+    ($name:literal) => {
+        Recipe {
+            name: $name,
+            toml: include_str!(concat!("../recipes/", $name, ".toml")),
+        }
+    };
+}
+
 pub const RECIPES: &[Recipe] = &[
-    Recipe {
-        name: "stable",
-        toml: include_str!("../recipes/stable.toml"),
-    },
-    Recipe {
-        name: "vanilla",
-        toml: include_str!("../recipes/vanilla.toml"),
-    },
-    Recipe {
-        name: "wgan-clip",
-        toml: include_str!("../recipes/wgan-clip.toml"),
-    },
-    Recipe {
-        name: "wgan-gp",
-        toml: include_str!("../recipes/wgan-gp.toml"),
-    },
-    Recipe {
-        name: "sngan-hinge",
-        toml: include_str!("../recipes/sngan-hinge.toml"),
-    },
-    Recipe {
-        name: "r1",
-        toml: include_str!("../recipes/r1.toml"),
-    },
+    recipe!("stable"),
+    recipe!("vanilla"),
+    recipe!("wgan-clip"),
+    recipe!("wgan-gp"),
+    recipe!("sngan-hinge"),
+    recipe!("r1"),
 ];
 
 pub fn recipe(name: &str) -> Result<&'static Recipe> {

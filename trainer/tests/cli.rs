@@ -284,14 +284,36 @@ fn a_short_stable_run_captures_every_mode_of_the_ring() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |recipe: &str| {
         let out = tmp.path().join(recipe);
-        let o = keel(&["train", "--recipe", recipe, "--data", "ring8", "--steps", "2500", "--set", "train.eval_every=2500", "-q", "--out", out.to_str().unwrap()]);
+        let o = keel(&[
+            "train",
+            "--recipe",
+            recipe,
+            "--data",
+            "ring8",
+            "--steps",
+            "2500",
+            "--set",
+            "train.eval_every=2500",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         summary(&out)["final_metrics"].clone()
     };
     let stable = run("stable");
     assert_eq!(stable["modes"], 8, "stable: {stable}");
-    assert!(stable["hq_pct"].as_f64().unwrap() > 50.0, "stable: {stable}");
-    assert!(stable["reverse_kl"].as_f64().unwrap() < 0.1, "stable: {stable}");
+    assert!(
+        stable["hq_pct"].as_f64().unwrap() > 50.0,
+        "stable: {stable}"
+    );
+    assert!(
+        stable["reverse_kl"].as_f64().unwrap() < 0.1,
+        "stable: {stable}"
+    );
     // vanilla is allowed to fail; it is trained so the contrast is visible in the test log.
-    eprintln!("ring8, 2500 steps: stable {stable}\nvanilla {}", run("vanilla"));
+    eprintln!(
+        "ring8, 2500 steps: stable {stable}\nvanilla {}",
+        run("vanilla")
+    );
 }

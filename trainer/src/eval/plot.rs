@@ -60,6 +60,7 @@ pub fn scatter(
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(242, 242, 242))
         .label_style((FONT, 12))
         .draw()
         .map_err(err)?;
@@ -91,14 +92,7 @@ pub fn scatter(
         .map_err(err)?
         .label("mode centres")
         .legend(|(x, y)| Cross::new((x, y), 4, RED.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 12))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
+    finish(&root, &mut chart)?;
     Ok(())
 }
 
@@ -131,6 +125,7 @@ pub fn lines(path: &Path, title: &str, steps: &[f64], series: &[(&str, Vec<f64>)
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(242, 242, 242))
         .x_desc("generator step")
         .label_style((FONT, 12))
         .draw()
@@ -148,6 +143,15 @@ pub fn lines(path: &Path, title: &str, steps: &[f64], series: &[(&str, Vec<f64>)
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
+    finish(&root, &mut chart)?;
+    Ok(())
+}
+
+/// Draws the legend and writes the image.
+fn finish<'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<()> {
     chart
         .configure_series_labels()
         .label_font((FONT, 12))
