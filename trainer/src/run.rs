@@ -97,8 +97,11 @@ fn metrics_row(step: usize, s: &StepStats, m: Option<&ModeMetrics>) -> String {
     match m {
         Some(m) => write!(
             row,
-            ",{},{},{:.2},{:.4}",
-            m.modes, m.modes_strict, m.hq_pct, m.reverse_kl
+            ",{},{},{:.2},{}",
+            m.modes,
+            m.modes_strict,
+            m.hq_pct,
+            m.reverse_kl.map_or(String::new(), |k| format!("{k:.4}"))
         )
         .unwrap(),
         None => row.push_str(",,,,"),

@@ -33,6 +33,9 @@ pub struct ModesArgs {
     /// Where the runs and the table go.
     #[arg(long, default_value = "bench-modes")]
     out: PathBuf,
+    /// Keep runs that already finished in --out (after an interrupted bench) instead of retraining them.
+    #[arg(long)]
+    resume: bool,
     /// Extra `--set key=value` for every run.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -96,6 +99,7 @@ fn modes(a: ModesArgs) -> Result<()> {
     let total = jobs.len();
     let queue = std::sync::Mutex::new(jobs.clone().into_iter().enumerate());
     let failures = std::sync::Mutex::new(Vec::new());
+    let trained = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..a.jobs.max(1) {
             s.spawn(|| loop {
@@ -103,6 +107,10 @@ fn modes(a: ModesArgs) -> Result<()> {
                     break;
                 };
                 let out = a.out.join(format!("{data}-{recipe}-s{seed}"));
+                if a.resume && out.join(keel_trainer::rundir::SUMMARY).exists() {
+                    continue;
+                }
+                trained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let mut cmd = Command::new(&exe);
                 cmd.args([
                     "train",
@@ -141,25 +149,22 @@ fn modes(a: ModesArgs) -> Result<()> {
         bail!("{} runs failed:\n{}", failures.len(), failures.join("\n"));
     }
     let mut table = String::from(
-        "| method | data | modes | HQ % | reverse KL | strict modes (≥1 %) | success |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+        "| method | data | modes | HQ % | reverse KL | strict modes (≥1 %) | success | train s |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for data in &a.data {
         for recipe in &a.recipes {
-            let mut cols: [Vec<f64>; 4] = Default::default();
+            let mut cols: [Vec<f64>; 5] = Default::default();
             let mut success = 0;
             for seed in 0..a.seeds {
                 let s = read_summary(&a.out.join(format!("{data}-{recipe}-s{seed}")))?;
                 let m = s.final_metrics.context("run has no mode metrics")?;
                 // An all-diffuse generator has no HQ sample: its KL is undefined; count it as log K.
-                let kl = if m.reverse_kl.is_finite() {
-                    m.reverse_kl
-                } else {
-                    (m.total_modes as f64).ln()
-                };
+                let kl = m.reverse_kl.unwrap_or((m.total_modes as f64).ln());
                 cols[0].push(m.modes as f64);
                 cols[1].push(m.hq_pct);
                 cols[2].push(kl);
                 cols[3].push(m.modes_strict as f64);
+                cols[4].push(s.train_seconds);
                 if m.modes == m.total_modes {
                     success += 1;
                 }
@@ -169,25 +174,29 @@ fn modes(a: ModesArgs) -> Result<()> {
                 format!("{m:.p$} ± {se:.p$}")
             };
             table.push_str(&format!(
-                "| Keel `{recipe}` | {data} | {} | {} | {} | {} | {success}/{} |\n",
+                "| Keel `{recipe}` | {data} | {} | {} | {} | {} | {success}/{} | {} |\n",
                 f(&cols[0], 1),
                 f(&cols[1], 1),
                 f(&cols[2], 3),
                 f(&cols[3], 1),
-                a.seeds
+                a.seeds,
+                f(&cols[4], 0)
             ));
         }
     }
     for line in PACGAN_ROWS.lines() {
         if a.data.iter().any(|d| line.contains(&format!("| {d} |"))) {
             table.push_str(line.trim_end_matches(" |"));
-            table.push_str(" | | |\n");
+            table.push_str(" | | | |\n");
         }
     }
     let footer = format!(
-        "\n{} seeds per row; {} runs in {:.0} s with {} jobs. success = all modes captured.\n",
+        "\n{} seeds per row; {} runs ({} trained now, {} kept from before) in {:.0} s wall with {} jobs. \
+success = all modes captured; train s = training time of one run.\n",
         a.seeds,
         total,
+        trained.load(std::sync::atomic::Ordering::Relaxed),
+        total - trained.load(std::sync::atomic::Ordering::Relaxed),
         start.elapsed().as_secs_f64(),
         a.jobs
     );

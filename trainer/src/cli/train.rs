@@ -76,10 +76,24 @@ pub fn run(a: TrainArgs) -> Result<()> {
     );
     if let Some(m) = &summary.final_metrics {
         print!(
-            ": {}/{} modes, {:.1}% HQ, reverse KL {:.3}",
-            m.modes, m.total_modes, m.hq_pct, m.reverse_kl
+            ": {}/{} modes, {:.1}% HQ, reverse KL {}",
+            m.modes,
+            m.total_modes,
+            m.hq_pct,
+            m.reverse_kl
+                .map_or("undefined (no HQ sample)".into(), |k| format!("{k:.3}"))
         );
     }
     println!("\nrun directory: {}", dir.display());
+    println!(
+        "  samples plot {}, losses {}, metrics {}",
+        dir.join("samples.png").display(),
+        dir.join("losses.png").display(),
+        dir.join("metrics.csv").display()
+    );
+    println!(
+        "  draw more: keel sample {} --n 1000 --out samples.csv",
+        dir.display()
+    );
     Ok(())
 }

@@ -11,8 +11,8 @@ pub struct ModeMetrics {
     /// Modes holding at least 1 % of all samples as HQ samples.
     pub modes_strict: usize,
     pub hq_pct: f64,
-    /// KL(p ‖ U) in nats over HQ samples; NaN when no sample is HQ.
-    pub reverse_kl: f64,
+    /// KL(p ‖ U) in nats over HQ samples; `None` when no sample is HQ (undefined).
+    pub reverse_kl: Option<f64>,
     pub total_modes: usize,
     pub counts: Vec<usize>,
 }
@@ -37,16 +37,18 @@ pub fn mode_metrics(samples: &[f32], mixture: &Mixture) -> ModeMetrics {
         }
     }
     let reverse_kl = if hq == 0 {
-        f64::NAN
+        None
     } else {
-        counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| {
-                let p = c as f64 / hq as f64;
-                p * (k as f64 * p).ln()
-            })
-            .sum()
+        Some(
+            counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = c as f64 / hq as f64;
+                    p * (k as f64 * p).ln()
+                })
+                .sum(),
+        )
     };
     let strict = counts
         .iter()

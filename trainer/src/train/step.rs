@@ -37,7 +37,8 @@ pub struct Trainer {
     pub device: Device,
     pub g: Generator,
     pub d: Discriminator,
-    pub ema: Ema,
+    /// The EMA of G's weights, when `train.ema` > 0.
+    pub ema: Option<Ema>,
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
     batcher: Batcher,
@@ -52,7 +53,7 @@ impl Trainer {
         let mut rng = Pcg64Mcg::seed_from_u64(cfg.train.seed);
         let g = Generator::new(&cfg.model, dim, &mut rng, &device);
         let d = Discriminator::new(&cfg.model, dim, &mut rng, &device);
-        let ema = Ema::new(&g, cfg.train.ema);
+        let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&g, cfg.train.ema));
         let opt_g = build_optimizer(&cfg.optim);
         let opt_d = build_optimizer(&cfg.optim);
         Self {
@@ -209,13 +210,17 @@ impl Trainer {
         };
         self.g = self.opt_g.step(lr_g, self.g.clone(), grads);
         self.step += 1;
-        let copy = cfg.train.ema == 0.0 || self.step <= cfg.train.ema_start;
-        self.ema.update(&self.g, copy);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.g, self.step <= cfg.train.ema_start);
+        }
         stats
     }
 
     /// The generator that sampling and export use: EMA weights, inference mode, inner backend.
     pub fn sampling_generator(&self) -> Generator {
-        self.ema.apply(self.g.valid())
+        match &self.ema {
+            Some(ema) => ema.apply(self.g.valid()),
+            None => self.g.valid(),
+        }
     }
 }
