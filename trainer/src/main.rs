@@ -5,6 +5,9 @@ use clap::Parser;
 
 mod cli;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {

@@ -52,6 +52,9 @@ pub struct SpeedArgs {
     /// Python interpreter with torch installed.
     #[arg(long, default_value = ".venv/bin/python")]
     python: PathBuf,
+    /// Threads for both sides (rayon for burn's flex backend, torch.set_num_threads for the peer).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// The PyTorch peer script.
     #[arg(long, default_value = "trainer/bench/peer_gan.py")]
     peer: PathBuf,
@@ -249,9 +252,9 @@ fn ours_steps_per_s(loss: LossKind, steps: usize) -> Result<f64> {
 
 fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
     let out = Command::new(&a.python)
-        .env("OMP_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", a.threads.to_string())
         .arg(&a.peer)
-        .args(["--method", method, "--dataset", "grid", "--threads", "1"])
+        .args(["--method", method, "--dataset", "grid", "--threads", &a.threads.to_string()])
         .args([
             "--steps",
             &a.steps.to_string(),
@@ -296,6 +299,8 @@ fn speed(a: SpeedArgs) -> Result<()> {
             a.peer.display()
         );
     }
+    // flex runs on rayon's global pool, created at the first tensor op: size it before any.
+    std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
     let tmp = tempfile::tempdir()?;
     println!("| loss | Keel steps/s (median) | PyTorch steps/s (median) | ratio |\n| --- | --- | --- | --- |");
     let mut verdict = true;
@@ -313,9 +318,11 @@ fn speed(a: SpeedArgs) -> Result<()> {
         println!("| {name} | {o:.1} | {p:.1} | {:.2}× |", o / p);
     }
     println!(
-        "\n{} steps per run, {} alternating rounds, one thread each, batch 256, 3×128 ReLU MLPs, z-dim 2. Verdict: {}",
+        "\n{} steps per run, {} alternating rounds, {} thread(s) each, batch 256, 3×128 ReLU MLPs, z-dim 2, \
+Adam 1e-4 (0.5, 0.9); WGAN-GP λ 10. Verdict: {}",
         a.steps,
         a.rounds,
+        a.threads,
         if verdict { "Keel ≥ 1.5× the peer on both" } else { "below the 1.5× target" }
     );
     Ok(())
