@@ -254,7 +254,14 @@ fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
     let out = Command::new(&a.python)
         .env("OMP_NUM_THREADS", a.threads.to_string())
         .arg(&a.peer)
-        .args(["--method", method, "--dataset", "grid", "--threads", &a.threads.to_string()])
+        .args([
+            "--method",
+            method,
+            "--dataset",
+            "grid",
+            "--threads",
+            &a.threads.to_string(),
+        ])
         .args([
             "--steps",
             &a.steps.to_string(),
