@@ -6,7 +6,7 @@ use super::{
 };
 use crate::config::{LossKind, TrainConfig};
 use crate::model::generator::GenMode;
-use crate::model::{Discriminator, Generator};
+use crate::model::{DWeights, Discriminator, Generator};
 use crate::objective::{d_loss, g_loss, grad_sq_penalty, gradient_penalty, weight_penalty};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -116,18 +116,16 @@ impl Trainer {
 
             let w = self.d.weights(true);
             // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
+            // Without them (and without minibatch-std, which couples the rows of a batch), real and
+            // fake go through D as one batch: half the ops, larger matmuls.
             let pc = &cfg.penalty;
-            let (r, r_grad) = if pc.r1 > 0.0 {
-                let (out, g) = self.d.forward_with_input_grad(&w, real_in.clone());
-                (out, Some(g))
+            let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
+                let both = self.d.forward(&w, Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0));
+                (both.clone().narrow(0, 0, b), None, both.narrow(0, b, b), None)
             } else {
-                (self.d.forward(&w, real_in.clone()), None)
-            };
-            let (f, f_grad) = if pc.r2 > 0.0 {
-                let (out, g) = self.d.forward_with_input_grad(&w, fake_in.clone());
-                (out, Some(g))
-            } else {
-                (self.d.forward(&w, fake_in.clone()), None)
+                let (r, r_grad) = self.d_pass(&w, real_in.clone(), pc.r1 > 0.0);
+                let (f, f_grad) = self.d_pass(&w, fake_in.clone(), pc.r2 > 0.0);
+                (r, r_grad, f, f_grad)
             };
             stats.d_real = r.clone().mean().into_scalar::<f64>();
             stats.d_fake = f.clone().mean().into_scalar::<f64>();
@@ -214,6 +212,16 @@ impl Trainer {
             ema.update(&self.g, self.step <= cfg.train.ema_start);
         }
         stats
+    }
+
+    /// D(x), with ∇ₓ Σ D(x) when `with_grad`.
+    fn d_pass(&self, w: &DWeights, x: Tensor<2>, with_grad: bool) -> (Tensor<2>, Option<Tensor<2>>) {
+        if with_grad {
+            let (out, g) = self.d.forward_with_input_grad(w, x);
+            (out, Some(g))
+        } else {
+            (self.d.forward(w, x), None)
+        }
     }
 
     /// The generator that sampling and export use: EMA weights, inference mode, inner backend.
