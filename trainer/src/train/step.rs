@@ -120,8 +120,15 @@ impl Trainer {
             // fake go through D as one batch: half the ops, larger matmuls.
             let pc = &cfg.penalty;
             let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
-                let both = self.d.forward(&w, Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0));
-                (both.clone().narrow(0, 0, b), None, both.narrow(0, b, b), None)
+                let both = self
+                    .d
+                    .forward(&w, Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0));
+                (
+                    both.clone().narrow(0, 0, b),
+                    None,
+                    both.narrow(0, b, b),
+                    None,
+                )
             } else {
                 let (r, r_grad) = self.d_pass(&w, real_in.clone(), pc.r1 > 0.0);
                 let (f, f_grad) = self.d_pass(&w, fake_in.clone(), pc.r2 > 0.0);
@@ -215,7 +222,12 @@ impl Trainer {
     }
 
     /// D(x), with ∇ₓ Σ D(x) when `with_grad`.
-    fn d_pass(&self, w: &DWeights, x: Tensor<2>, with_grad: bool) -> (Tensor<2>, Option<Tensor<2>>) {
+    fn d_pass(
+        &self,
+        w: &DWeights,
+        x: Tensor<2>,
+        with_grad: bool,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
         if with_grad {
             let (out, g) = self.d.forward_with_input_grad(w, x);
             (out, Some(g))
