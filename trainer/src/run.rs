@@ -23,15 +23,9 @@ pub struct GeneratorMeta {
     pub dataset: String,
     pub output_dim: usize,
     pub normalizer: Normalizer,
-    pub mixture: Option<MixtureMeta>,
+    pub mixture: Option<Mixture>,
     pub seed: u64,
     pub step: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MixtureMeta {
-    pub centres: Vec<[f64; 2]>,
-    pub std: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,10 +190,7 @@ fn train_into(
         dataset: data.name.clone(),
         output_dim: data.dim,
         normalizer: normalizer.clone(),
-        mixture: data.mixture.as_ref().map(|m: &Mixture| MixtureMeta {
-            centres: m.centres.clone(),
-            std: m.std,
-        }),
+        mixture: data.mixture.clone(),
         seed: cfg.train.seed,
         step: trainer.step,
     };

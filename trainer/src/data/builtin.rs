@@ -11,7 +11,7 @@ pub const BUILTIN_NAMES: &[&str] = &["ring8", "grid25"];
 const TRAIN_POINTS: usize = 100_000;
 
 /// An isotropic Gaussian mixture with equal weights.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mixture {
     pub centres: Vec<[f64; 2]>,
     pub std: f64,
