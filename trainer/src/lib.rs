@@ -3,6 +3,7 @@
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod model;
 pub mod objective;
 pub mod run;

@@ -4,6 +4,7 @@
 use crate::config::TrainConfig;
 use crate::data::{Dataset, Mixture, Normalizer};
 use crate::eval::{mode_metrics, plot, ModeMetrics};
+use crate::export::{export_generator, ExportInfo};
 use crate::model::Generator;
 use crate::rundir::{self, write_atomic, write_atomic_with, RunDirWriter};
 use crate::sample::sample;
@@ -22,6 +23,12 @@ use std::time::Instant;
 pub struct GeneratorMeta {
     pub dataset: String,
     pub output_dim: usize,
+    /// Column names of the output, one per dimension.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Class names; empty for an unconditional generator.
+    #[serde(default)]
+    pub classes: Vec<String>,
     pub normalizer: Normalizer,
     pub mixture: Option<Mixture>,
     pub seed: u64,
@@ -189,6 +196,8 @@ fn train_into(
     let meta = GeneratorMeta {
         dataset: data.name.clone(),
         output_dim: data.dim,
+        columns: data.columns.clone(),
+        classes: data.classes.clone(),
         normalizer: normalizer.clone(),
         mixture: data.mixture.clone(),
         seed: cfg.train.seed,
@@ -269,6 +278,16 @@ fn train_into(
         &dir.path(rundir::SUMMARY),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
+    let info = ExportInfo {
+        meta: &meta,
+        config: cfg,
+        recipe: &opts.recipe,
+        metrics: serde_json::to_value(&summary.final_metrics)?,
+    };
+    write_atomic(
+        &dir.path(crate::export::ONNX_FILE),
+        &export_generator(&g, &info)?,
+    )?;
     Ok(summary)
 }
 
@@ -301,7 +320,7 @@ pub fn load_generator(
     )
     .with_context(|| format!("{} is not valid", meta_path.display()))?;
     let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(0);
-    let g = Generator::new(&cfg.model, meta.output_dim, &mut rng, device);
+    let g = Generator::new(&cfg.model, meta.classes.len(), meta.output_dim, &mut rng, device);
     let gen_path = run.join(rundir::GENERATOR);
     let g = g
         .try_load_file(&gen_path)

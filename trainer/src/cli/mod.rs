@@ -1,7 +1,8 @@
-//! Command-line interface: `keel train | sample | recipes | bench`.
+//! Command-line interface: `keel train | sample | export | recipes | bench`.
 
 mod bench;
 mod device;
+mod export;
 mod sample;
 mod train;
 
@@ -28,6 +29,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw samples from a run's generator (the EMA copy), in the data's own units, one per CSV row.
     Sample(sample::SampleArgs),
+    /// Export a run's generator (the EMA copy) to ONNX with Keel's metadata, for `keel-run` and any
+    /// ONNX runtime. `keel train` already writes RUN/generator.onnx; this re-exports or writes elsewhere.
+    Export(export::ExportArgs),
     /// List the named recipes and what each one sets.
     Recipes {
         /// Print the full TOML of this recipe.
@@ -42,6 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Sample(a) => sample::run(a),
+        Command::Export(a) => export::run(a),
         Command::Recipes { name } => recipes(name),
         Command::Bench(b) => bench::run(b),
     }

@@ -92,8 +92,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         dir.join("metrics.csv").display()
     );
     println!(
-        "  draw more: keel sample {} --n 1000 --out samples.csv",
-        dir.display()
+        "  generator for any ONNX runtime: {}",
+        dir.join(keel_trainer::export::ONNX_FILE).display()
+    );
+    println!(
+        "  draw more: keel-run generate {} --n 1000 --out samples.csv",
+        dir.join(keel_trainer::export::ONNX_FILE).display()
     );
     Ok(())
 }

@@ -62,6 +62,8 @@ pub fn builtin(name: &str, seed: u64) -> Option<Dataset> {
         name: name.to_string(),
         dim: 2,
         points: mixture.sample(TRAIN_POINTS, seed),
+        columns: vec!["x".into(), "y".into()],
+        classes: Vec::new(),
         mixture: Some(mixture),
     })
 }

@@ -15,6 +15,7 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
     let mut dim = 0usize;
     let mut points = Vec::new();
     let mut first = true;
+    let mut header: Option<Vec<String>> = None;
     for record in reader.records() {
         let record = record.with_context(|| format!("{}: unreadable CSV", path.display()))?;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
@@ -24,6 +25,7 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         // A first row with no number in it is a header.
         if first && record.iter().all(|f| f.trim().parse::<f64>().is_err()) {
             first = false;
+            header = Some(record.iter().map(|f| f.trim().to_string()).collect());
             continue;
         }
         first = false;
@@ -62,6 +64,10 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
     if points.len() / dim < 2 {
         bail!("{}: needs at least 2 data rows, found 1", path.display());
     }
+    let columns = match header {
+        Some(h) if h.len() == dim => h,
+        _ => (0..dim).map(|i| format!("c{i}")).collect(),
+    };
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -70,6 +76,8 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         name,
         dim,
         points,
+        columns,
+        classes: Vec::new(),
         mixture: None,
     })
 }

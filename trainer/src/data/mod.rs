@@ -17,6 +17,10 @@ pub struct Dataset {
     pub name: String,
     pub dim: usize,
     pub points: Vec<f32>,
+    /// Column names, one per dimension (from a CSV header, else `c0`, `c1`, …).
+    pub columns: Vec<String>,
+    /// Class names of a labelled dataset; empty when unlabelled.
+    pub classes: Vec<String>,
     /// The generating mixture, when the dataset knows its modes (built-in sets).
     pub mixture: Option<Mixture>,
 }

@@ -1,5 +1,6 @@
-//! MLP generator: z → [Linear → (BatchNorm) → act → (noise)]×depth → Linear.
-//! Ready for a label input: `input_dim` is the latent size plus whatever conditioning is concatenated.
+//! MLP generator: [z, onehot(class)] → [Linear → (BatchNorm) → act → (noise)]×depth → Linear.
+//! A conditional generator takes its class as a one-hot row concatenated to z: the exported graph
+//! then needs only Concat + MatMul, which every runtime and the int8 firmware handle.
 
 use super::{init_linear, Act, GenBatchNorm};
 use crate::config::ModelConfig;
@@ -16,7 +17,10 @@ pub struct Generator {
     /// Per-unit scale of the injected noise, one vector per hidden layer (starts at 0).
     pub noise_scales: Vec<Param<Tensor<1>>>,
     pub out: Linear,
+    /// Latent size plus number of classes.
     pub input_dim: usize,
+    /// Number of classes (0: unconditional).
+    pub classes: usize,
     pub output_dim: usize,
     #[module(skip)]
     pub act: Act,
@@ -43,8 +47,14 @@ impl GenMode<'_> {
 }
 
 impl Generator {
-    pub fn new(cfg: &ModelConfig, output_dim: usize, rng: &mut Pcg64Mcg, device: &Device) -> Self {
-        let mut d = cfg.latent;
+    pub fn new(
+        cfg: &ModelConfig,
+        classes: usize,
+        output_dim: usize,
+        rng: &mut Pcg64Mcg,
+        device: &Device,
+    ) -> Self {
+        let mut d = cfg.latent + classes;
         let mut hidden = Vec::new();
         let mut norms = Vec::new();
         let mut noise_scales = Vec::new();
@@ -64,12 +74,29 @@ impl Generator {
             norms,
             noise_scales,
             out,
-            input_dim: cfg.latent,
+            input_dim: cfg.latent + classes,
+            classes,
             output_dim,
             act: Act::new(cfg.g_activation, cfg.leaky_slope),
         }
     }
 
+    /// Size of z alone.
+    pub fn latent(&self) -> usize {
+        self.input_dim - self.classes
+    }
+
+    /// `z` `[N, latent]` with `class` `[N, classes]` one-hot rows.
+    pub fn forward_conditional(
+        &self,
+        z: Tensor<2>,
+        class: Tensor<2>,
+        mode: GenMode<'_>,
+    ) -> Tensor<2> {
+        self.forward(Tensor::cat(vec![z, class], 1), mode)
+    }
+
+    /// `z` `[N, input_dim]`: the latent, already joined with any one-hot class.
     pub fn forward(&self, z: Tensor<2>, mode: GenMode<'_>) -> Tensor<2> {
         let GenMode {
             train,

@@ -51,7 +51,7 @@ impl Trainer {
     /// `points` are the normalised training data, `dim` columns. `device` must have autodiff.
     pub fn new(cfg: TrainConfig, points: Vec<f32>, dim: usize, device: Device) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(cfg.train.seed);
-        let g = Generator::new(&cfg.model, dim, &mut rng, &device);
+        let g = Generator::new(&cfg.model, 0, dim, &mut rng, &device);
         let d = Discriminator::new(&cfg.model, dim, &mut rng, &device);
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&g, cfg.train.ema));
         let opt_g = build_optimizer(&cfg.optim);

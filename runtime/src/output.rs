@@ -1,0 +1,216 @@
+//! Sample writers: CSV (header, one sample per row, class name first when conditional) and NPY
+//! (float32 `[rows, …shape]`; class indices beside it in `NAME.labels.npy`). A file is written to a
+//! temporary name in the same directory and renamed into place only when complete.
+
+use crate::generate::Chunk;
+use crate::meta::Metadata;
+use anyhow::{bail, Context, Result};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Npy,
+}
+
+impl Format {
+    /// From the output name: `.npy` → NPY, anything else (and stdout) → CSV.
+    pub fn for_path(out: &str) -> Format {
+        if out.to_ascii_lowercase().ends_with(".npy") {
+            Format::Npy
+        } else {
+            Format::Csv
+        }
+    }
+}
+
+/// A destination that appears complete or not at all (stdout streams as it goes).
+pub enum Destination {
+    Stdout(BufWriter<std::io::Stdout>),
+    File {
+        path: PathBuf,
+        tmp: BufWriter<NamedTempFile>,
+    },
+}
+
+impl Destination {
+    /// `-` is stdout. For a file the temporary is created now, so an unwritable place fails before any work.
+    pub fn open(out: &str) -> Result<Destination> {
+        if out == "-" {
+            return Ok(Destination::Stdout(BufWriter::new(std::io::stdout())));
+        }
+        let path = PathBuf::from(out);
+        if path.is_dir() {
+            bail!("--out {out}: is a directory; give a file name such as {out}/samples.csv");
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = NamedTempFile::new_in(&dir)
+            .with_context(|| format!("--out {out}: cannot write in {}", dir.display()))?;
+        Ok(Destination::File {
+            path,
+            tmp: BufWriter::new(tmp),
+        })
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Destination::Stdout(w) => w,
+            Destination::File { tmp, .. } => tmp,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Destination::Stdout(_) => "stdout".into(),
+            Destination::File { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn finish(self) -> Result<()> {
+        match self {
+            Destination::Stdout(mut w) => w.flush().context("cannot write to stdout"),
+            Destination::File { path, tmp } => {
+                let tmp = tmp
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                tmp.as_file()
+                    .sync_all()
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                tmp.persist(&path)
+                    .with_context(|| format!("cannot move the output into {}", path.display()))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes chunks in one format; `finish` completes every file or leaves none.
+pub struct SampleWriter {
+    format: Format,
+    main: Destination,
+    labels: Option<(Destination, Vec<u8>)>,
+    classes: Vec<String>,
+    conditional: bool,
+    line: String,
+}
+
+impl SampleWriter {
+    pub fn new(out: &str, meta: &Metadata, rows: usize) -> Result<Self> {
+        let format = Format::for_path(out);
+        let mut main = Destination::open(out)?;
+        let conditional = meta.is_conditional();
+        let mut labels = None;
+        match format {
+            Format::Csv => {
+                let mut header = if conditional { "class,".to_string() } else { String::new() };
+                header.push_str(&meta.column_names().join(","));
+                header.push('\n');
+                write_all(&mut main, header.as_bytes())?;
+            }
+            Format::Npy => {
+                if out == "-" {
+                    bail!("--out -: NPY needs a file name; stdout takes CSV");
+                }
+                let mut shape = vec![rows];
+                shape.extend(&meta.output_shape);
+                write_all(&mut main, &npy_header("<f4", &shape))?;
+                if conditional {
+                    let lpath = labels_path(Path::new(out));
+                    let d = Destination::open(&lpath.to_string_lossy())?;
+                    labels = Some((d, Vec::with_capacity(rows * 8)));
+                }
+            }
+        }
+        if let Some((d, _)) = labels.as_mut() {
+            write_all(d, &npy_header("<i8", &[rows]))?;
+        }
+        Ok(Self {
+            format,
+            main,
+            labels,
+            classes: meta.classes.clone(),
+            conditional,
+            line: String::new(),
+        })
+    }
+
+    pub fn write(&mut self, chunk: &Chunk) -> Result<()> {
+        let per_row = chunk.values.len() / chunk.labels.len().max(1);
+        match self.format {
+            Format::Csv => {
+                use std::fmt::Write as _;
+                for (row, &label) in chunk.values.chunks_exact(per_row).zip(&chunk.labels) {
+                    self.line.clear();
+                    if self.conditional {
+                        self.line.push_str(&self.classes[label]);
+                        self.line.push(',');
+                    }
+                    for (i, v) in row.iter().enumerate() {
+                        if i > 0 {
+                            self.line.push(',');
+                        }
+                        // `{}` prints the shortest text that reads back to the same f32.
+                        write!(self.line, "{v}").expect("write to String");
+                    }
+                    self.line.push('\n');
+                    write_all(&mut self.main, self.line.as_bytes())?;
+                }
+            }
+            Format::Npy => {
+                let bytes: Vec<u8> = chunk.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                write_all(&mut self.main, &bytes)?;
+                if let Some((d, buf)) = self.labels.as_mut() {
+                    buf.clear();
+                    buf.extend(chunk.labels.iter().flat_map(|&l| (l as i64).to_le_bytes()));
+                    write_all(d, buf)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        if let Some((d, _)) = self.labels {
+            d.finish()?;
+        }
+        self.main.finish()
+    }
+}
+
+/// `samples.npy` → `samples.labels.npy`.
+pub fn labels_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    out.with_file_name(format!("{stem}.labels.npy"))
+}
+
+fn write_all(d: &mut Destination, bytes: &[u8]) -> Result<()> {
+    let name = d.name();
+    d.writer()
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {name}"))
+}
+
+/// NPY format 1.0 header, padded so the data starts on a 64-byte boundary.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let unpadded = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((dict.len() as u16).to_le_bytes());
+    out.extend(dict.as_bytes());
+    out
+}
