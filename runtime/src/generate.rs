@@ -1,5 +1,7 @@
 //! Seeded latents → samples in real units. Sample `i` of class `c` always gets the same latent for a
-//! seed, whatever the batch size or thread count, so the same seed gives the same bytes.
+//! seed. Every call runs the same plan (the last batch is padded to full size), so the same seed and
+//! `--batch` give the same bytes whatever `--n` (a longer run extends a shorter one) and `--threads`.
+//! Another batch size runs other matrix kernels: values then agree to float rounding (~1e-7), not bitwise.
 
 use crate::model::Generator;
 use anyhow::{bail, Result};
@@ -101,20 +103,27 @@ fn jobs(req: &Request, g: &Generator) -> Vec<(usize, usize, usize)> {
     out
 }
 
-fn run_job(g: &Generator, seed: u64, (class, start, rows): (usize, usize, usize)) -> Result<Chunk> {
+fn run_job(
+    g: &Generator,
+    seed: u64,
+    batch: usize,
+    (class, start, rows): (usize, usize, usize),
+) -> Result<Chunk> {
     let m = &g.meta;
-    let mut z = vec![0f32; rows * m.latent];
-    for (i, row) in z.chunks_exact_mut(m.latent).enumerate() {
+    // Padding rows (zero latents) keep every call on the one plan of size `batch`.
+    let mut z = vec![0f32; batch * m.latent];
+    for (i, row) in z.chunks_exact_mut(m.latent).take(rows).enumerate() {
         latent(seed, class, (start + i) as u64, row);
     }
     let onehot = m.is_conditional().then(|| {
         let k = m.classes.len();
-        let mut v = vec![0f32; rows * k];
+        let mut v = vec![0f32; batch * k];
         v.iter_mut().skip(class).step_by(k).for_each(|x| *x = 1.0);
         v
     });
-    let plan = g.plan(rows)?;
-    let mut values = g.run(&plan, rows, z, onehot)?;
+    let plan = g.plan(batch)?;
+    let mut values = g.run(&plan, batch, z, onehot)?;
+    values.truncate(rows * m.sample_len());
     let per_channel = m.output_shape[1..].iter().product();
     m.denorm.apply(&mut values, per_channel);
     Ok(Chunk {
@@ -133,7 +142,7 @@ pub fn generate(
     let jobs = jobs(req, g);
     if req.threads == 1 || jobs.len() == 1 {
         for job in jobs {
-            sink(run_job(g, req.seed, job)?)?;
+            sink(run_job(g, req.seed, req.batch, job)?)?;
         }
         return Ok(());
     }
@@ -146,7 +155,7 @@ pub fn generate(
             let jobs = &jobs;
             s.spawn(move || {
                 for k in (t..jobs.len()).step_by(threads) {
-                    let r = run_job(g, req.seed, jobs[k]);
+                    let r = run_job(g, req.seed, req.batch, jobs[k]);
                     let failed = r.is_err();
                     if tx.send((k, r)).is_err() || failed {
                         return;

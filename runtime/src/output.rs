@@ -49,7 +49,12 @@ impl Destination {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = NamedTempFile::new_in(&dir)
+        let mut b = tempfile::Builder::new();
+        // Outputs are readable by others like any file (tempfile's default is 0600).
+        #[cfg(unix)]
+        b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let tmp = b
+            .tempfile_in(&dir)
             .with_context(|| format!("--out {out}: cannot write in {}", dir.display()))?;
         Ok(Destination::File {
             path,

@@ -15,14 +15,15 @@ pub struct GenerateArgs {
     /// A class name, or `all` for every class in order. Unconditional generators take `all`.
     #[arg(long, default_value = "all")]
     class: String,
-    /// Seed of the latents: sample i of class c is the same for a seed whatever --batch and --threads are.
+    /// Seed of the latents. The same seed and --batch give the same bytes whatever --threads and --n
+    /// (a longer run extends a shorter one); another --batch changes values only by float rounding.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output: FILE.csv (header, one sample per row, class name first), FILE.npy (float32
     /// [rows, …shape], class indices in FILE.labels.npy), or `-` for CSV on stdout.
     #[arg(long, default_value = "-")]
     out: String,
-    /// Rows per model call.
+    /// Rows per model call (the last call is padded to this size).
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Threads, each running whole batches.

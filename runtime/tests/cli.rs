@@ -1,0 +1,257 @@
+//! `keel-run` as a user runs it: on the committed ring8 generator, and on every kind of bad input.
+
+use prost::Message;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tract_onnx::pb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keel-run");
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ring8/generator.onnx")
+}
+
+fn keel_run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run keel-run")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A clear error: non-zero exit, the message contains `needle`, and no panic.
+fn assert_error(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success; stderr: {e}");
+    assert!(!e.contains("panicked"), "panicked: {e}");
+    assert!(e.contains(needle), "error should mention `{needle}`: {e}");
+}
+
+/// The directory holds exactly `names` (no output and no temporary left behind by a failure).
+fn assert_files(dir: &Path, names: &[&str]) {
+    let mut got: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want, "files in {}", dir.display());
+}
+
+fn write_model(dir: &Path, name: &str, edit: impl FnOnce(&mut pb::ModelProto)) -> PathBuf {
+    let bytes = std::fs::read(fixture()).unwrap();
+    let mut m = pb::ModelProto::decode(&bytes[..]).unwrap();
+    edit(&mut m);
+    let p = dir.join(name);
+    std::fs::write(&p, m.encode_to_vec()).unwrap();
+    p
+}
+
+#[test]
+fn info_shows_ports_metadata_and_cost() {
+    let o = keel_run(&["info", fixture().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("input       z [batch, 2] float32"), "{out}");
+    assert!(out.contains("output      x [batch, 2] float32"), "{out}");
+    assert!(out.contains("keel.dataset = ring8"), "{out}");
+    // 2→128→128→128→2 MLP: 33,024 multiply-accumulates in its four matrix products, plus the biases.
+    let macs: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("MACs/sample "))
+        .expect("MACs line")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((33_024..=34_000).contains(&macs), "{macs}");
+    let j = keel_run(&["info", "--json", fixture().to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["inputs"][0]["name"], "z");
+    assert_eq!(v["metadata"]["keel.latent"], "2");
+}
+
+#[test]
+fn same_seed_same_bytes_whatever_the_threads_and_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = fixture();
+    let run = |name: &str, extra: &[&str]| -> Vec<u8> {
+        let out = dir.path().join(name);
+        let mut args = vec!["generate", m.to_str().unwrap(), "--n", "1000", "--seed", "7"];
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = keel_run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out).unwrap()
+    };
+    let a = run("a.csv", &[]);
+    let b = run("b.csv", &["--threads", "2"]);
+    let c = run("c.csv", &["--threads", "3"]);
+    assert!(a == b && a == c, "threads changed the output");
+    let text = String::from_utf8(a.clone()).unwrap();
+    // Another batch size: other kernels, same samples to float rounding.
+    let other = String::from_utf8(run("d.csv", &["--batch", "37", "--threads", "2"])).unwrap();
+    for (x, y) in text.lines().zip(other.lines()).skip(1) {
+        for (u, v) in x.split(',').zip(y.split(',')) {
+            let (u, v): (f64, f64) = (u.parse().unwrap(), v.parse().unwrap());
+            assert!((u - v).abs() <= 1e-5, "{x} vs {y}");
+        }
+    }
+    assert_eq!(text.lines().next(), Some("x,y"));
+    assert_eq!(text.lines().count(), 1001);
+    // Samples lie on the ring of radius 1 (real units), not in normalised space.
+    let radii: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            (v[0] * v[0] + v[1] * v[1]).sqrt()
+        })
+        .collect();
+    let mean = radii.iter().sum::<f64>() / radii.len() as f64;
+    assert!((0.9..1.1).contains(&mean), "mean radius {mean}");
+    // Another seed, other samples.
+    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "1000", "--seed", "8"]);
+    assert!(o.stdout != a, "seed 8 gave seed 7's samples");
+    // Stdout gives the same bytes as the file.
+    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "1000", "--seed", "7"]);
+    assert!(o.stdout == a, "stdout differs from the file");
+    // A shorter run is a prefix of a longer one.
+    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "300", "--seed", "7"]);
+    assert!(a.starts_with(&o.stdout), "--n 300 is not a prefix of --n 1000");
+}
+
+#[test]
+fn npy_output_has_a_valid_header_and_the_csv_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("s.npy");
+    let m = fixture();
+    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "10", "--out", npy.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&npy).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0, "data is 64-byte aligned");
+    let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<f4'") && header.contains("'shape': (10, 2)"), "{header}");
+    let values: Vec<f32> = bytes[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let csv = keel_run(&["generate", m.to_str().unwrap(), "--n", "10"]);
+    let from_csv: Vec<f32> = String::from_utf8_lossy(&csv.stdout)
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(',').map(|x| x.parse::<f32>().unwrap()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(values, from_csv);
+    assert_files(dir.path(), &["s.npy"]);
+}
+
+#[test]
+fn missing_file() {
+    let o = keel_run(&["info", "/nonexistent/generator.onnx"]);
+    assert_error(&o, "cannot read model file /nonexistent/generator.onnx");
+}
+
+#[test]
+fn a_file_that_is_not_onnx() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes.onnx");
+    std::fs::write(&p, "this is a text file, not a model\n").unwrap();
+    assert_error(&keel_run(&["info", p.to_str().unwrap()]), "not an ONNX model");
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    assert_error(&keel_run(&["info", empty.to_str().unwrap()]), "the file is empty");
+}
+
+#[test]
+fn a_truncated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture()).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 1, 100] {
+        let p = dir.path().join("cut.onnx");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let out = dir.path().join("out.csv");
+        let o = keel_run(&["generate", p.to_str().unwrap(), "--n", "5", "--out", out.to_str().unwrap()]);
+        assert_error(&o, p.to_str().unwrap());
+        assert_files(dir.path(), &["cut.onnx"]);
+    }
+}
+
+#[test]
+fn onnx_that_is_not_a_keel_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_meta = write_model(dir.path(), "plain.onnx", |m| m.metadata_props.clear());
+    assert_error(&keel_run(&["info", no_meta.to_str().unwrap()]), "not a Keel generator");
+    let renamed = write_model(dir.path(), "renamed.onnx", |m| {
+        let g = m.graph.as_mut().unwrap();
+        g.input[0].name = "input".into();
+        for n in g.node.iter_mut() {
+            n.input.iter_mut().filter(|i| *i == "z").for_each(|i| *i = "input".into());
+        }
+    });
+    assert_error(&keel_run(&["info", renamed.to_str().unwrap()]), "inputs are [\"input\"]");
+    let future = write_model(dir.path(), "future.onnx", |m| {
+        for p in m.metadata_props.iter_mut().filter(|p| p.key == "keel.format_version") {
+            p.value = "99".into();
+        }
+    });
+    assert_error(&keel_run(&["info", future.to_str().unwrap()]), "keel.format_version");
+    let lying = write_model(dir.path(), "lying.onnx", |m| {
+        for p in m.metadata_props.iter_mut().filter(|p| p.key == "keel.latent") {
+            p.value = "16".into();
+        }
+    });
+    assert_error(&keel_run(&["info", lying.to_str().unwrap()]), "input `z` has shape");
+    let missing = write_model(dir.path(), "missing.onnx", |m| {
+        m.metadata_props.retain(|p| p.key != "keel.denorm");
+    });
+    assert_error(&keel_run(&["info", missing.to_str().unwrap()]), "`keel.denorm` is missing");
+}
+
+#[test]
+fn unknown_class_zero_samples_and_bad_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = fixture();
+    let out = dir.path().join("o.csv");
+    let o = out.to_str().unwrap();
+    let ms = m.to_str().unwrap();
+    assert_error(&keel_run(&["generate", ms, "--n", "5", "--class", "walking", "--out", o]), "--class walking");
+    assert_error(&keel_run(&["generate", ms, "--n", "0", "--out", o]), "--n must be at least 1");
+    assert_error(&keel_run(&["generate", ms, "--n", "5", "--batch", "0", "--out", o]), "--batch");
+    assert_error(&keel_run(&["generate", ms, "--n", "5", "--threads", "0", "--out", o]), "--threads");
+    assert_files(dir.path(), &[]);
+}
+
+#[test]
+fn unwritable_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let ms = fixture();
+    let ms = ms.to_str().unwrap();
+    let o = keel_run(&["generate", ms, "--n", "5", "--out", "/nonexistent-dir/samples.csv"]);
+    assert_error(&o, "--out /nonexistent-dir/samples.csv: cannot write in /nonexistent-dir");
+    let d = dir.path().to_str().unwrap();
+    assert_error(&keel_run(&["generate", ms, "--n", "5", "--out", d]), "is a directory");
+    // An existing file is replaced whole, never half-written.
+    let out = dir.path().join("keep.csv");
+    std::fs::write(&out, "old\n").unwrap();
+    let o = keel_run(&["generate", ms, "--n", "0", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
+    assert_files(dir.path(), &["keep.csv"]);
+}
+
+#[test]
+fn no_burn_in_the_runtime_dependency_tree() {
+    let o = Command::new(env!("CARGO"))
+        .args(["tree", "-p", "keel-runtime", "-e", "normal,build", "--prefix", "none", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tree = String::from_utf8_lossy(&o.stdout);
+    assert!(tree.lines().any(|l| l.starts_with("tract-onnx ")), "{tree}");
+    let burn: Vec<&str> = tree.lines().filter(|l| l.starts_with("burn")).collect();
+    assert!(burn.is_empty(), "burn in keel-runtime's tree: {burn:?}");
+}
