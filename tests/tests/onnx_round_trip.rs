@@ -1,0 +1,208 @@
+//! The generator leaves burn as ONNX and comes back: the trainer's own module, tract (keel-run), and
+//! the model burn-onnx's importer regenerated from the same file (build.rs) agree on the same latents.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use keel_runtime::generate::latent;
+use keel_trainer::config::ConfigBuilder;
+use keel_trainer::data::Normalizer;
+use keel_trainer::export::{export_generator, ExportInfo};
+use keel_trainer::model::generator::GenMode;
+use keel_trainer::model::Generator;
+use keel_trainer::run::{load_generator, GeneratorMeta};
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+
+#[allow(dead_code, clippy::all)]
+mod imported_ring8 {
+    include!(concat!(env!("OUT_DIR"), "/imported/ring8/generator.rs"));
+}
+#[allow(dead_code, clippy::all)]
+mod imported_grid25_bn {
+    include!(concat!(env!("OUT_DIR"), "/imported/grid25-bn/generator.rs"));
+}
+
+const TOLERANCE: f32 = 1e-5;
+const BATCHES: [usize; 3] = [1, 7, 64];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+fn latents(rows: usize, width: usize, seed: u64) -> Vec<f32> {
+    let mut z = vec![0f32; rows * width];
+    for (i, r) in z.chunks_exact_mut(width).enumerate() {
+        latent(seed, 0, i as u64, r);
+    }
+    z
+}
+
+fn tensor(v: &[f32], rows: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [rows, v.len() / rows]), device)
+}
+
+fn values(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// tract's output for `rows` rows of `z` (and one-hot `class` rows when conditional).
+fn tract(model: &keel_runtime::Generator, rows: usize, z: &[f32], class: Option<&[f32]>) -> Vec<f32> {
+    let plan = model.plan(rows).unwrap();
+    model
+        .run(&plan, rows, z.to_vec(), class.map(<[f32]>::to_vec))
+        .unwrap()
+}
+
+#[test]
+fn trainer_tract_and_reimported_burn_agree_on_the_committed_fixtures() {
+    let device = Device::flex();
+    for name in ["ring8", "grid25-bn"] {
+        let (_, meta, g) = load_generator(&fixture(name), &device).unwrap();
+        let onnx = keel_runtime::Generator::load(&fixture(name).join("generator.onnx")).unwrap();
+        assert_eq!(onnx.meta.latent, g.latent());
+        assert_eq!(onnx.meta.output_shape, vec![meta.output_dim]);
+        for rows in BATCHES {
+            let z = latents(rows, g.latent(), 11);
+            let ours = values(g.forward(tensor(&z, rows, &device), GenMode::inference()));
+            let imported = match name {
+                "ring8" => imported_ring8::Model::default().forward(tensor(&z, rows, &device)),
+                _ => imported_grid25_bn::Model::default().forward(tensor(&z, rows, &device)),
+            };
+            let imported = values(imported);
+            let by_tract = tract(&onnx, rows, &z, None);
+            let (a, b, c) = (
+                max_abs(&ours, &by_tract),
+                max_abs(&ours, &imported),
+                max_abs(&imported, &by_tract),
+            );
+            eprintln!("{name} batch {rows}: burn–tract {a:.1e}, burn–imported {b:.1e}, imported–tract {c:.1e}");
+            assert!(a <= TOLERANCE && b <= TOLERANCE && c <= TOLERANCE, "{name} batch {rows}");
+        }
+    }
+}
+
+fn meta(output_dim: usize, classes: &[&str]) -> GeneratorMeta {
+    GeneratorMeta {
+        dataset: "test".into(),
+        output_dim,
+        columns: (0..output_dim).map(|i| format!("c{i}")).collect(),
+        classes: classes.iter().map(|s| s.to_string()).collect(),
+        normalizer: Normalizer {
+            mean: (0..output_dim).map(|i| i as f64).collect(),
+            std: vec![2.0; output_dim],
+        },
+        mixture: None,
+        seed: 5,
+        step: 0,
+    }
+}
+
+/// A generator with moved BatchNorm statistics, so inference-mode BN is not the identity.
+fn generator(settings: &[&str], classes: usize, output_dim: usize) -> (keel_trainer::config::TrainConfig, Generator) {
+    let mut b = ConfigBuilder::new().recipe("stable").unwrap();
+    for s in settings {
+        b = b.set(s).unwrap();
+    }
+    let cfg = b.build().unwrap();
+    let device = Device::flex();
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+    let g = Generator::new(&cfg.model, classes, output_dim, &mut rng, &device);
+    for step in 0..5 {
+        let z = latents(32, g.input_dim, 100 + step);
+        let train = GenMode { train: true, update_stats: true, noise: None };
+        let _ = g.forward(tensor(&z, 32, &device), train);
+    }
+    (cfg, g)
+}
+
+#[test]
+fn every_generator_shape_exports_and_tract_matches_burn() {
+    let cases: [(&[&str], usize); 4] = [
+        (&["model.g_batchnorm=true", "model.g_activation=\"leaky-relu\""], 0),
+        (&["model.g_activation=\"tanh\"", "model.g_depth=2", "model.latent=8"], 0),
+        (&["model.g_noise=true", "model.g_width=64"], 0),
+        (&["model.g_batchnorm=true", "model.latent=4"], 3),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (settings, classes)) in cases.iter().enumerate() {
+        let (cfg, g) = generator(settings, *classes, 3);
+        let names = ["walk", "run", "jump"];
+        let m = meta(3, &names[..*classes]);
+        let info = ExportInfo { meta: &m, config: &cfg, recipe: "stable", metrics: serde_json::Value::Null };
+        let path = dir.path().join(format!("g{i}.onnx"));
+        std::fs::write(&path, export_generator(&g, &info).unwrap()).unwrap();
+        let onnx = keel_runtime::Generator::load(&path).unwrap();
+        let device = Device::flex();
+        for rows in BATCHES {
+            let z = latents(rows, g.latent(), 21);
+            let (ours, class) = if *classes > 0 {
+                let mut onehot = vec![0f32; rows * classes];
+                for r in 0..rows {
+                    onehot[r * classes + r % classes] = 1.0;
+                }
+                let y = g.forward_conditional(
+                    tensor(&z, rows, &device),
+                    tensor(&onehot, rows, &device),
+                    GenMode::inference(),
+                );
+                (values(y), Some(onehot))
+            } else {
+                (values(g.forward(tensor(&z, rows, &device), GenMode::inference())), None)
+            };
+            let by_tract = tract(&onnx, rows, &z, class.as_deref());
+            let err = max_abs(&ours, &by_tract);
+            assert!(err <= TOLERANCE, "case {settings:?} batch {rows}: {err}");
+        }
+        // The trained module still works after export (export ran on a deep copy).
+        let z = latents(2, g.input_dim, 1);
+        let _ = g.forward(tensor(&z, 2, &device), GenMode::inference());
+    }
+}
+
+#[test]
+fn conditional_generation_by_class_name_matches_burn_in_real_units() {
+    let (cfg, g) = generator(&["model.latent=4"], 3, 2);
+    let m = meta(2, &["walk", "run", "jump"]);
+    let info = ExportInfo { meta: &m, config: &cfg, recipe: "stable", metrics: serde_json::Value::Null };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cond.onnx");
+    std::fs::write(&path, export_generator(&g, &info).unwrap()).unwrap();
+    let onnx = keel_runtime::Generator::load(&path).unwrap();
+    assert_eq!(onnx.inputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["z", "class"]);
+    let run = onnx.meta.class_index("run").unwrap();
+    assert_eq!(run, 1);
+    let err = onnx.meta.class_index("swim").unwrap_err().to_string();
+    assert!(err.contains("walk, run, jump"), "{err}");
+
+    let req = keel_runtime::Request {
+        n: 10,
+        classes: keel_runtime::ClassChoice::All,
+        seed: 9,
+        batch: 4,
+        threads: 2,
+    };
+    let mut rows: Vec<(usize, Vec<f32>)> = Vec::new();
+    keel_runtime::generate(&onnx, &req, |c| {
+        for (l, v) in c.labels.iter().zip(c.values.chunks_exact(2)) {
+            rows.push((*l, v.to_vec()));
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rows.len(), 30);
+    let device = Device::flex();
+    for (k, (label, v)) in rows.iter().enumerate() {
+        assert_eq!(*label, k / 10, "classes come in order");
+        let mut z = vec![0f32; 4];
+        latent(9, *label, (k % 10) as u64, &mut z);
+        let mut onehot = vec![0f32; 3];
+        onehot[*label] = 1.0;
+        let y = values(g.forward_conditional(tensor(&z, 1, &device), tensor(&onehot, 1, &device), GenMode::inference()));
+        let real: Vec<f32> = y.iter().enumerate().map(|(i, x)| x * 2.0 + i as f32).collect();
+        assert!(max_abs(&real, v) <= 2.0 * TOLERANCE, "row {k}: {real:?} vs {v:?}");
+    }
+}
