@@ -129,7 +129,10 @@ impl Metadata {
 
     fn check(&self) -> Result<()> {
         if self.latent == 0 || self.latent > 1 << 16 {
-            bail!("metadata field `keel.latent` is {}: out of range", self.latent);
+            bail!(
+                "metadata field `keel.latent` is {}: out of range",
+                self.latent
+            );
         }
         if self.output_shape.is_empty()
             || self.output_shape.contains(&0)

@@ -95,7 +95,12 @@ impl Generator {
             .typed(batch)?
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| anyhow!("{}: cannot optimise for batch {batch}: {e}", self.path.display()))?;
+            .map_err(|e| {
+                anyhow!(
+                    "{}: cannot optimise for batch {batch}: {e}",
+                    self.path.display()
+                )
+            })?;
         self.plans
             .lock()
             .expect("plan cache")
@@ -115,7 +120,12 @@ impl Generator {
             })
             .and_then(|_| m.into_typed())
             .and_then(|m| m.into_decluttered())
-            .map_err(|e| anyhow!("{}: cannot type the graph for batch {batch}: {e}", self.path.display()))
+            .map_err(|e| {
+                anyhow!(
+                    "{}: cannot type the graph for batch {batch}: {e}",
+                    self.path.display()
+                )
+            })
     }
 
     /// Multiply-accumulates for one sample, from tract's cost model of the batch-1 graph.
@@ -123,11 +133,8 @@ impl Generator {
         let m = self.typed(1)?;
         let mut total = 0u64;
         for node in m.nodes() {
-            let facts: TVec<TypedFact> = m
-                .node_input_facts(node.id)?
-                .into_iter()
-                .cloned()
-                .collect();
+            let facts: TVec<TypedFact> =
+                m.node_input_facts(node.id)?.into_iter().cloned().collect();
             let refs: TVec<&TypedFact> = facts.iter().collect();
             for (cost, n) in node.op.cost(&refs)? {
                 if matches!(cost, tract_onnx::tract_core::ops::Cost::FMA(_)) {
@@ -140,7 +147,13 @@ impl Generator {
 
     /// Runs `batch` rows: `z` is `[batch, latent]`, `class` `[batch, classes]` one-hot (conditional only).
     /// Returns the output in normalised units, `[batch, sample_len]` row-major.
-    pub fn run(&self, plan: &Plan, batch: usize, z: Vec<f32>, class: Option<Vec<f32>>) -> Result<Vec<f32>> {
+    pub fn run(
+        &self,
+        plan: &Plan,
+        batch: usize,
+        z: Vec<f32>,
+        class: Option<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
         let mut inputs: TVec<TValue> = tvec![tensor_from(z, &[batch, self.meta.latent])?.into()];
         if let Some(c) = class {
             inputs.push(tensor_from(c, &[batch, self.meta.classes.len()])?.into());

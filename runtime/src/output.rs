@@ -114,7 +114,11 @@ impl SampleWriter {
         let mut labels = None;
         match format {
             Format::Csv => {
-                let mut header = if conditional { "class,".to_string() } else { String::new() };
+                let mut header = if conditional {
+                    "class,".to_string()
+                } else {
+                    String::new()
+                };
                 header.push_str(&meta.column_names().join(","));
                 header.push('\n');
                 write_all(&mut main, header.as_bytes())?;
@@ -191,7 +195,10 @@ impl SampleWriter {
 
 /// `samples.npy` → `samples.labels.npy`.
 pub fn labels_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
     out.with_file_name(format!("{stem}.labels.npy"))
 }
 

@@ -22,7 +22,10 @@ fn stderr(o: &Output) -> String {
 /// A clear error: non-zero exit, the message contains `needle`, and no panic.
 fn assert_error(o: &Output, needle: &str) {
     let e = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr: {e}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {e}"
+    );
     assert!(!e.contains("panicked"), "panicked: {e}");
     assert!(e.contains(needle), "error should mention `{needle}`: {e}");
 }
@@ -77,7 +80,14 @@ fn same_seed_same_bytes_whatever_the_threads_and_n() {
     let m = fixture();
     let run = |name: &str, extra: &[&str]| -> Vec<u8> {
         let out = dir.path().join(name);
-        let mut args = vec!["generate", m.to_str().unwrap(), "--n", "1000", "--seed", "7"];
+        let mut args = vec![
+            "generate",
+            m.to_str().unwrap(),
+            "--n",
+            "1000",
+            "--seed",
+            "7",
+        ];
         args.extend_from_slice(&["--out", out.to_str().unwrap()]);
         args.extend_from_slice(extra);
         let o = keel_run(&args);
@@ -111,14 +121,31 @@ fn same_seed_same_bytes_whatever_the_threads_and_n() {
     let mean = radii.iter().sum::<f64>() / radii.len() as f64;
     assert!((0.9..1.1).contains(&mean), "mean radius {mean}");
     // Another seed, other samples.
-    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "1000", "--seed", "8"]);
+    let o = keel_run(&[
+        "generate",
+        m.to_str().unwrap(),
+        "--n",
+        "1000",
+        "--seed",
+        "8",
+    ]);
     assert!(o.stdout != a, "seed 8 gave seed 7's samples");
     // Stdout gives the same bytes as the file.
-    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "1000", "--seed", "7"]);
+    let o = keel_run(&[
+        "generate",
+        m.to_str().unwrap(),
+        "--n",
+        "1000",
+        "--seed",
+        "7",
+    ]);
     assert!(o.stdout == a, "stdout differs from the file");
     // A shorter run is a prefix of a longer one.
     let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "300", "--seed", "7"]);
-    assert!(a.starts_with(&o.stdout), "--n 300 is not a prefix of --n 1000");
+    assert!(
+        a.starts_with(&o.stdout),
+        "--n 300 is not a prefix of --n 1000"
+    );
 }
 
 #[test]
@@ -126,14 +153,24 @@ fn npy_output_has_a_valid_header_and_the_csv_values() {
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("s.npy");
     let m = fixture();
-    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "10", "--out", npy.to_str().unwrap()]);
+    let o = keel_run(&[
+        "generate",
+        m.to_str().unwrap(),
+        "--n",
+        "10",
+        "--out",
+        npy.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&npy).unwrap();
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
     let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     assert_eq!((10 + hlen) % 64, 0, "data is 64-byte aligned");
     let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'shape': (10, 2)"), "{header}");
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'shape': (10, 2)"),
+        "{header}"
+    );
     let values: Vec<f32> = bytes[10 + hlen..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
@@ -142,7 +179,11 @@ fn npy_output_has_a_valid_header_and_the_csv_values() {
     let from_csv: Vec<f32> = String::from_utf8_lossy(&csv.stdout)
         .lines()
         .skip(1)
-        .flat_map(|l| l.split(',').map(|x| x.parse::<f32>().unwrap()).collect::<Vec<_>>())
+        .flat_map(|l| {
+            l.split(',')
+                .map(|x| x.parse::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(values, from_csv);
     assert_files(dir.path(), &["s.npy"]);
@@ -159,10 +200,16 @@ fn a_file_that_is_not_onnx() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("notes.onnx");
     std::fs::write(&p, "this is a text file, not a model\n").unwrap();
-    assert_error(&keel_run(&["info", p.to_str().unwrap()]), "not an ONNX model");
+    assert_error(
+        &keel_run(&["info", p.to_str().unwrap()]),
+        "not an ONNX model",
+    );
     let empty = dir.path().join("empty.onnx");
     std::fs::write(&empty, b"").unwrap();
-    assert_error(&keel_run(&["info", empty.to_str().unwrap()]), "the file is empty");
+    assert_error(
+        &keel_run(&["info", empty.to_str().unwrap()]),
+        "the file is empty",
+    );
 }
 
 #[test]
@@ -173,7 +220,14 @@ fn a_truncated_file() {
         let p = dir.path().join("cut.onnx");
         std::fs::write(&p, &bytes[..cut]).unwrap();
         let out = dir.path().join("out.csv");
-        let o = keel_run(&["generate", p.to_str().unwrap(), "--n", "5", "--out", out.to_str().unwrap()]);
+        let o = keel_run(&[
+            "generate",
+            p.to_str().unwrap(),
+            "--n",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert_error(&o, p.to_str().unwrap());
         assert_files(dir.path(), &["cut.onnx"]);
     }
@@ -183,31 +237,57 @@ fn a_truncated_file() {
 fn onnx_that_is_not_a_keel_generator() {
     let dir = tempfile::tempdir().unwrap();
     let no_meta = write_model(dir.path(), "plain.onnx", |m| m.metadata_props.clear());
-    assert_error(&keel_run(&["info", no_meta.to_str().unwrap()]), "not a Keel generator");
+    assert_error(
+        &keel_run(&["info", no_meta.to_str().unwrap()]),
+        "not a Keel generator",
+    );
     let renamed = write_model(dir.path(), "renamed.onnx", |m| {
         let g = m.graph.as_mut().unwrap();
         g.input[0].name = "input".into();
         for n in g.node.iter_mut() {
-            n.input.iter_mut().filter(|i| *i == "z").for_each(|i| *i = "input".into());
+            n.input
+                .iter_mut()
+                .filter(|i| *i == "z")
+                .for_each(|i| *i = "input".into());
         }
     });
-    assert_error(&keel_run(&["info", renamed.to_str().unwrap()]), "inputs are [\"input\"]");
+    assert_error(
+        &keel_run(&["info", renamed.to_str().unwrap()]),
+        "inputs are [\"input\"]",
+    );
     let future = write_model(dir.path(), "future.onnx", |m| {
-        for p in m.metadata_props.iter_mut().filter(|p| p.key == "keel.format_version") {
+        for p in m
+            .metadata_props
+            .iter_mut()
+            .filter(|p| p.key == "keel.format_version")
+        {
             p.value = "99".into();
         }
     });
-    assert_error(&keel_run(&["info", future.to_str().unwrap()]), "keel.format_version");
+    assert_error(
+        &keel_run(&["info", future.to_str().unwrap()]),
+        "keel.format_version",
+    );
     let lying = write_model(dir.path(), "lying.onnx", |m| {
-        for p in m.metadata_props.iter_mut().filter(|p| p.key == "keel.latent") {
+        for p in m
+            .metadata_props
+            .iter_mut()
+            .filter(|p| p.key == "keel.latent")
+        {
             p.value = "16".into();
         }
     });
-    assert_error(&keel_run(&["info", lying.to_str().unwrap()]), "input `z` has shape");
+    assert_error(
+        &keel_run(&["info", lying.to_str().unwrap()]),
+        "input `z` has shape",
+    );
     let missing = write_model(dir.path(), "missing.onnx", |m| {
         m.metadata_props.retain(|p| p.key != "keel.denorm");
     });
-    assert_error(&keel_run(&["info", missing.to_str().unwrap()]), "`keel.denorm` is missing");
+    assert_error(
+        &keel_run(&["info", missing.to_str().unwrap()]),
+        "`keel.denorm` is missing",
+    );
 }
 
 #[test]
@@ -217,10 +297,22 @@ fn unknown_class_zero_samples_and_bad_flags() {
     let out = dir.path().join("o.csv");
     let o = out.to_str().unwrap();
     let ms = m.to_str().unwrap();
-    assert_error(&keel_run(&["generate", ms, "--n", "5", "--class", "walking", "--out", o]), "--class walking");
-    assert_error(&keel_run(&["generate", ms, "--n", "0", "--out", o]), "--n must be at least 1");
-    assert_error(&keel_run(&["generate", ms, "--n", "5", "--batch", "0", "--out", o]), "--batch");
-    assert_error(&keel_run(&["generate", ms, "--n", "5", "--threads", "0", "--out", o]), "--threads");
+    assert_error(
+        &keel_run(&["generate", ms, "--n", "5", "--class", "walking", "--out", o]),
+        "--class walking",
+    );
+    assert_error(
+        &keel_run(&["generate", ms, "--n", "0", "--out", o]),
+        "--n must be at least 1",
+    );
+    assert_error(
+        &keel_run(&["generate", ms, "--n", "5", "--batch", "0", "--out", o]),
+        "--batch",
+    );
+    assert_error(
+        &keel_run(&["generate", ms, "--n", "5", "--threads", "0", "--out", o]),
+        "--threads",
+    );
     assert_files(dir.path(), &[]);
 }
 
@@ -229,10 +321,23 @@ fn unwritable_output() {
     let dir = tempfile::tempdir().unwrap();
     let ms = fixture();
     let ms = ms.to_str().unwrap();
-    let o = keel_run(&["generate", ms, "--n", "5", "--out", "/nonexistent-dir/samples.csv"]);
-    assert_error(&o, "--out /nonexistent-dir/samples.csv: cannot write in /nonexistent-dir");
+    let o = keel_run(&[
+        "generate",
+        ms,
+        "--n",
+        "5",
+        "--out",
+        "/nonexistent-dir/samples.csv",
+    ]);
+    assert_error(
+        &o,
+        "--out /nonexistent-dir/samples.csv: cannot write in /nonexistent-dir",
+    );
     let d = dir.path().to_str().unwrap();
-    assert_error(&keel_run(&["generate", ms, "--n", "5", "--out", d]), "is a directory");
+    assert_error(
+        &keel_run(&["generate", ms, "--n", "5", "--out", d]),
+        "is a directory",
+    );
     // An existing file is replaced whole, never half-written.
     let out = dir.path().join("keep.csv");
     std::fs::write(&out, "old\n").unwrap();
@@ -245,7 +350,16 @@ fn unwritable_output() {
 #[test]
 fn no_burn_in_the_runtime_dependency_tree() {
     let o = Command::new(env!("CARGO"))
-        .args(["tree", "-p", "keel-runtime", "-e", "normal,build", "--prefix", "none", "--offline"])
+        .args([
+            "tree",
+            "-p",
+            "keel-runtime",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree");

@@ -25,7 +25,9 @@ const TOLERANCE: f32 = 1e-5;
 const BATCHES: [usize; 3] = [1, 7, 64];
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 fn latents(rows: usize, width: usize, seed: u64) -> Vec<f32> {
@@ -46,11 +48,19 @@ fn values(t: Tensor<2>) -> Vec<f32> {
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// tract's output for `rows` rows of `z` (and one-hot `class` rows when conditional).
-fn tract(model: &keel_runtime::Generator, rows: usize, z: &[f32], class: Option<&[f32]>) -> Vec<f32> {
+fn tract(
+    model: &keel_runtime::Generator,
+    rows: usize,
+    z: &[f32],
+    class: Option<&[f32]>,
+) -> Vec<f32> {
     let plan = model.plan(rows).unwrap();
     model
         .run(&plan, rows, z.to_vec(), class.map(<[f32]>::to_vec))
@@ -80,7 +90,10 @@ fn trainer_tract_and_reimported_burn_agree_on_the_committed_fixtures() {
                 max_abs(&imported, &by_tract),
             );
             eprintln!("{name} batch {rows}: burn–tract {a:.1e}, burn–imported {b:.1e}, imported–tract {c:.1e}");
-            assert!(a <= TOLERANCE && b <= TOLERANCE && c <= TOLERANCE, "{name} batch {rows}");
+            assert!(
+                a <= TOLERANCE && b <= TOLERANCE && c <= TOLERANCE,
+                "{name} batch {rows}"
+            );
         }
     }
 }
@@ -102,7 +115,11 @@ fn meta(output_dim: usize, classes: &[&str]) -> GeneratorMeta {
 }
 
 /// A generator with moved BatchNorm statistics, so inference-mode BN is not the identity.
-fn generator(settings: &[&str], classes: usize, output_dim: usize) -> (keel_trainer::config::TrainConfig, Generator) {
+fn generator(
+    settings: &[&str],
+    classes: usize,
+    output_dim: usize,
+) -> (keel_trainer::config::TrainConfig, Generator) {
     let mut b = ConfigBuilder::new().recipe("stable").unwrap();
     for s in settings {
         b = b.set(s).unwrap();
@@ -113,7 +130,11 @@ fn generator(settings: &[&str], classes: usize, output_dim: usize) -> (keel_trai
     let g = Generator::new(&cfg.model, classes, output_dim, &mut rng, &device);
     for step in 0..5 {
         let z = latents(32, g.input_dim, 100 + step);
-        let train = GenMode { train: true, update_stats: true, noise: None };
+        let train = GenMode {
+            train: true,
+            update_stats: true,
+            noise: None,
+        };
         let _ = g.forward(tensor(&z, 32, &device), train);
     }
     (cfg, g)
@@ -122,8 +143,21 @@ fn generator(settings: &[&str], classes: usize, output_dim: usize) -> (keel_trai
 #[test]
 fn every_generator_shape_exports_and_tract_matches_burn() {
     let cases: [(&[&str], usize); 4] = [
-        (&["model.g_batchnorm=true", "model.g_activation=\"leaky-relu\""], 0),
-        (&["model.g_activation=\"tanh\"", "model.g_depth=2", "model.latent=8"], 0),
+        (
+            &[
+                "model.g_batchnorm=true",
+                "model.g_activation=\"leaky-relu\"",
+            ],
+            0,
+        ),
+        (
+            &[
+                "model.g_activation=\"tanh\"",
+                "model.g_depth=2",
+                "model.latent=8",
+            ],
+            0,
+        ),
         (&["model.g_noise=true", "model.g_width=64"], 0),
         (&["model.g_batchnorm=true", "model.latent=4"], 3),
     ];
@@ -132,7 +166,12 @@ fn every_generator_shape_exports_and_tract_matches_burn() {
         let (cfg, g) = generator(settings, *classes, 3);
         let names = ["walk", "run", "jump"];
         let m = meta(3, &names[..*classes]);
-        let info = ExportInfo { meta: &m, config: &cfg, recipe: "stable", metrics: serde_json::Value::Null };
+        let info = ExportInfo {
+            meta: &m,
+            config: &cfg,
+            recipe: "stable",
+            metrics: serde_json::Value::Null,
+        };
         let path = dir.path().join(format!("g{i}.onnx"));
         std::fs::write(&path, export_generator(&g, &info).unwrap()).unwrap();
         let onnx = keel_runtime::Generator::load(&path).unwrap();
@@ -151,7 +190,10 @@ fn every_generator_shape_exports_and_tract_matches_burn() {
                 );
                 (values(y), Some(onehot))
             } else {
-                (values(g.forward(tensor(&z, rows, &device), GenMode::inference())), None)
+                (
+                    values(g.forward(tensor(&z, rows, &device), GenMode::inference())),
+                    None,
+                )
             };
             let by_tract = tract(&onnx, rows, &z, class.as_deref());
             let err = max_abs(&ours, &by_tract);
@@ -167,12 +209,23 @@ fn every_generator_shape_exports_and_tract_matches_burn() {
 fn conditional_generation_by_class_name_matches_burn_in_real_units() {
     let (cfg, g) = generator(&["model.latent=4"], 3, 2);
     let m = meta(2, &["walk", "run", "jump"]);
-    let info = ExportInfo { meta: &m, config: &cfg, recipe: "stable", metrics: serde_json::Value::Null };
+    let info = ExportInfo {
+        meta: &m,
+        config: &cfg,
+        recipe: "stable",
+        metrics: serde_json::Value::Null,
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cond.onnx");
     std::fs::write(&path, export_generator(&g, &info).unwrap()).unwrap();
     let onnx = keel_runtime::Generator::load(&path).unwrap();
-    assert_eq!(onnx.inputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["z", "class"]);
+    assert_eq!(
+        onnx.inputs
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["z", "class"]
+    );
     let run = onnx.meta.class_index("run").unwrap();
     assert_eq!(run, 1);
     let err = onnx.meta.class_index("swim").unwrap_err().to_string();
@@ -201,8 +254,19 @@ fn conditional_generation_by_class_name_matches_burn_in_real_units() {
         latent(9, *label, (k % 10) as u64, &mut z);
         let mut onehot = vec![0f32; 3];
         onehot[*label] = 1.0;
-        let y = values(g.forward_conditional(tensor(&z, 1, &device), tensor(&onehot, 1, &device), GenMode::inference()));
-        let real: Vec<f32> = y.iter().enumerate().map(|(i, x)| x * 2.0 + i as f32).collect();
-        assert!(max_abs(&real, v) <= 2.0 * TOLERANCE, "row {k}: {real:?} vs {v:?}");
+        let y = values(g.forward_conditional(
+            tensor(&z, 1, &device),
+            tensor(&onehot, 1, &device),
+            GenMode::inference(),
+        ));
+        let real: Vec<f32> = y
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * 2.0 + i as f32)
+            .collect();
+        assert!(
+            max_abs(&real, v) <= 2.0 * TOLERANCE,
+            "row {k}: {real:?} vs {v:?}"
+        );
     }
 }

@@ -88,7 +88,10 @@ fn metadata(g: &Generator, info: &ExportInfo) -> Result<Vec<(String, String)>> {
     let denorm = serde_json::json!({ "kind": "mean_std", "mean": m.normalizer.mean, "std": m.normalizer.std });
     let pairs = [
         ("keel.format_version", FORMAT_VERSION.to_string()),
-        ("keel.producer", format!("keel-trainer {}", env!("CARGO_PKG_VERSION"))),
+        (
+            "keel.producer",
+            format!("keel-trainer {}", env!("CARGO_PKG_VERSION")),
+        ),
         ("keel.latent", g.latent().to_string()),
         ("keel.classes", serde_json::to_string(&m.classes)?),
         ("keel.output_shape", serde_json::to_string(&[m.output_dim])?),
@@ -108,7 +111,10 @@ fn metadata(g: &Generator, info: &ExportInfo) -> Result<Vec<(String, String)>> {
 fn finish_proto(bytes: &[u8], inputs: &[&str], props: &[(String, String)]) -> Result<Vec<u8>> {
     let mut model = onnx_ir::ModelProto::parse_from_bytes(bytes)
         .context("burn-onnx wrote a model that does not parse")?;
-    let graph = model.graph.as_mut().context("exported model has no graph")?;
+    let graph = model
+        .graph
+        .as_mut()
+        .context("exported model has no graph")?;
     let initializers: std::collections::HashSet<String> =
         graph.initializer.iter().map(|t| t.name.clone()).collect();
     let data_inputs: Vec<String> = graph

@@ -320,7 +320,13 @@ pub fn load_generator(
     )
     .with_context(|| format!("{} is not valid", meta_path.display()))?;
     let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(0);
-    let g = Generator::new(&cfg.model, meta.classes.len(), meta.output_dim, &mut rng, device);
+    let g = Generator::new(
+        &cfg.model,
+        meta.classes.len(),
+        meta.output_dim,
+        &mut rng,
+        device,
+    );
     let gen_path = run.join(rundir::GENERATOR);
     let g = g
         .try_load_file(&gen_path)

@@ -22,8 +22,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = new_temp_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let mut tmp =
+        new_temp_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
     tmp.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.as_file()

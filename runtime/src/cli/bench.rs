@@ -47,11 +47,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
     println!("| batch | threads | keel-run µs/call | keel-run samples/s | onnxruntime µs/call | onnxruntime samples/s | ratio |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for t in &ours {
-        let p = peer.as_ref().and_then(|p| p.iter().find(|q| q.batch == t.batch && q.threads == t.threads));
+        let p = peer.as_ref().and_then(|p| {
+            p.iter()
+                .find(|q| q.batch == t.batch && q.threads == t.threads)
+        });
         let (pu, ps, ratio) = match p {
             // Batch 1 compares latency (peer / ours, > 1 = faster), batch 256 throughput (ours / peer).
-            Some(p) if t.batch == 1 => (format!("{:.2}", p.median_us), format!("{:.0}", p.samples_per_s), format!("{:.2}× faster", p.median_us / t.median_us)),
-            Some(p) => (format!("{:.2}", p.median_us), format!("{:.0}", p.samples_per_s), format!("{:.2}× throughput", t.samples_per_s / p.samples_per_s)),
+            Some(p) if t.batch == 1 => (
+                format!("{:.2}", p.median_us),
+                format!("{:.0}", p.samples_per_s),
+                format!("{:.2}× faster", p.median_us / t.median_us),
+            ),
+            Some(p) => (
+                format!("{:.2}", p.median_us),
+                format!("{:.0}", p.samples_per_s),
+                format!("{:.2}× throughput", t.samples_per_s / p.samples_per_s),
+            ),
             None => ("".into(), "".into(), "".into()),
         };
         println!(
@@ -59,8 +70,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
             t.batch, t.threads, t.median_us, t.samples_per_s
         );
     }
-    let one = ours.iter().find(|t| t.batch == 256 && t.threads == 1).expect("config");
-    let two = ours.iter().find(|t| t.batch == 256 && t.threads == 2).expect("config");
+    let one = ours
+        .iter()
+        .find(|t| t.batch == 256 && t.threads == 1)
+        .expect("config");
+    let two = ours
+        .iter()
+        .find(|t| t.batch == 256 && t.threads == 2)
+        .expect("config");
     println!(
         "keel-run batch 256: two threads give {:.2}× the one-thread throughput",
         two.samples_per_s / one.samples_per_s

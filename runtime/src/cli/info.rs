@@ -43,18 +43,32 @@ pub fn run(a: InfoArgs) -> Result<()> {
     for p in &g.inputs {
         println!("input       {} {} float32", p.name, shape(&p.shape));
     }
-    println!("output      {} {} float32", g.output.name, shape(&g.output.shape));
+    println!(
+        "output      {} {} float32",
+        g.output.name,
+        shape(&g.output.shape)
+    );
     println!("parameters  {}", g.parameters);
     println!("MACs/sample {macs}");
     println!(
         "classes     {}",
-        if m.is_conditional() { m.classes.join(", ") } else { "(unconditional)".into() }
+        if m.is_conditional() {
+            m.classes.join(", ")
+        } else {
+            "(unconditional)".into()
+        }
     );
-    println!("dataset     {} · recipe {} · seed {} · step {}", m.dataset, m.recipe, m.seed, m.step);
+    println!(
+        "dataset     {} · recipe {} · seed {} · step {}",
+        m.dataset, m.recipe, m.seed, m.step
+    );
     println!("metadata:");
     for (k, v) in &m.all {
         if k == "keel.config" {
-            println!("  {k} = ({} lines of TOML; --json shows it)", v.lines().count());
+            println!(
+                "  {k} = ({} lines of TOML; --json shows it)",
+                v.lines().count()
+            );
         } else {
             println!("  {k} = {v}");
         }
