@@ -60,6 +60,7 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
         "summary.json",
         "generator.bpk",
         "generator.json",
+        "generator.onnx",
         "samples.png",
         "losses.png",
         "checkpoint/discriminator.bpk",
@@ -88,6 +89,21 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
     let draw =
         |run: &Path| keel(&["sample", run.to_str().unwrap(), "--n", "20", "--seed", "9"]).stdout;
     assert!(draw(&a) == draw(&b), "same seed, same generator");
+    let onnx = std::fs::read(a.join("generator.onnx")).unwrap();
+    assert!(
+        onnx == std::fs::read(b.join("generator.onnx")).unwrap(),
+        "same seed, same ONNX bytes"
+    );
+
+    // `keel export` writes the same file again, elsewhere; a directory that is no run is refused.
+    let again = tmp.path().join("again.onnx");
+    let o = keel(&["export", a.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&again).unwrap() == onnx, "export is deterministic");
+    assert_fails(
+        &keel(&["export", tmp.path().to_str().unwrap()]),
+        "is not a Keel run directory",
+    );
 
     // Sampling: n rows of D columns, same seed same bytes, another seed other bytes.
     let s1 = keel(&["sample", a.to_str().unwrap(), "--n", "50", "--seed", "1"]);
