@@ -233,61 +233,54 @@ fn a_truncated_file() {
     }
 }
 
+fn set_prop(m: &mut pb::ModelProto, key: &str, value: &str) {
+    for p in m.metadata_props.iter_mut().filter(|p| p.key == key) {
+        p.value = value.into();
+    }
+}
+
 #[test]
 fn onnx_that_is_not_a_keel_generator() {
+    type Edit = Box<dyn FnOnce(&mut pb::ModelProto)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "plain",
+            Box::new(|m| m.metadata_props.clear()),
+            "not a Keel generator",
+        ),
+        (
+            "renamed",
+            Box::new(|m| {
+                let g = m.graph.as_mut().unwrap();
+                g.input[0].name = "input".into();
+                for n in g.node.iter_mut() {
+                    let uses = n.input.iter_mut().filter(|i| *i == "z");
+                    uses.for_each(|i| *i = "input".into());
+                }
+            }),
+            "inputs are [\"input\"]",
+        ),
+        (
+            "future",
+            Box::new(|m| set_prop(m, "keel.format_version", "99")),
+            "keel.format_version",
+        ),
+        (
+            "lying",
+            Box::new(|m| set_prop(m, "keel.latent", "16")),
+            "input `z` has shape",
+        ),
+        (
+            "missing",
+            Box::new(|m| m.metadata_props.retain(|p| p.key != "keel.denorm")),
+            "`keel.denorm` is missing",
+        ),
+    ];
     let dir = tempfile::tempdir().unwrap();
-    let no_meta = write_model(dir.path(), "plain.onnx", |m| m.metadata_props.clear());
-    assert_error(
-        &keel_run(&["info", no_meta.to_str().unwrap()]),
-        "not a Keel generator",
-    );
-    let renamed = write_model(dir.path(), "renamed.onnx", |m| {
-        let g = m.graph.as_mut().unwrap();
-        g.input[0].name = "input".into();
-        for n in g.node.iter_mut() {
-            n.input
-                .iter_mut()
-                .filter(|i| *i == "z")
-                .for_each(|i| *i = "input".into());
-        }
-    });
-    assert_error(
-        &keel_run(&["info", renamed.to_str().unwrap()]),
-        "inputs are [\"input\"]",
-    );
-    let future = write_model(dir.path(), "future.onnx", |m| {
-        for p in m
-            .metadata_props
-            .iter_mut()
-            .filter(|p| p.key == "keel.format_version")
-        {
-            p.value = "99".into();
-        }
-    });
-    assert_error(
-        &keel_run(&["info", future.to_str().unwrap()]),
-        "keel.format_version",
-    );
-    let lying = write_model(dir.path(), "lying.onnx", |m| {
-        for p in m
-            .metadata_props
-            .iter_mut()
-            .filter(|p| p.key == "keel.latent")
-        {
-            p.value = "16".into();
-        }
-    });
-    assert_error(
-        &keel_run(&["info", lying.to_str().unwrap()]),
-        "input `z` has shape",
-    );
-    let missing = write_model(dir.path(), "missing.onnx", |m| {
-        m.metadata_props.retain(|p| p.key != "keel.denorm");
-    });
-    assert_error(
-        &keel_run(&["info", missing.to_str().unwrap()]),
-        "`keel.denorm` is missing",
-    );
+    for (name, edit, needle) in cases {
+        let path = write_model(dir.path(), &format!("{name}.onnx"), edit);
+        assert_error(&keel_run(&["info", path.to_str().unwrap()]), needle);
+    }
 }
 
 #[test]

@@ -97,9 +97,17 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
 
     // `keel export` writes the same file again, elsewhere; a directory that is no run is refused.
     let again = tmp.path().join("again.onnx");
-    let o = keel(&["export", a.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    let o = keel(&[
+        "export",
+        a.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read(&again).unwrap() == onnx, "export is deterministic");
+    assert!(
+        std::fs::read(&again).unwrap() == onnx,
+        "export is deterministic"
+    );
     assert_fails(
         &keel(&["export", tmp.path().to_str().unwrap()]),
         "is not a Keel run directory",
