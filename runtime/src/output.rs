@@ -226,3 +226,76 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     out.extend(dict.as_bytes());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn conditional() -> Metadata {
+        let p: BTreeMap<String, String> = [
+            ("keel.format_version", "1"),
+            ("keel.latent", "2"),
+            ("keel.classes", r#"["walk","run"]"#),
+            ("keel.output_shape", "[2, 2]"),
+            (
+                "keel.denorm",
+                r#"{"kind":"mean_std","mean":[0,0],"std":[1,1]}"#,
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Metadata::from_props(p).unwrap()
+    }
+
+    fn chunk() -> Chunk {
+        Chunk {
+            labels: vec![0, 1],
+            values: vec![0.5, 1.0, 1.5, 2.0, -1.0, -2.0, 3.25, 4.0],
+        }
+    }
+
+    #[test]
+    fn conditional_csv_names_the_class_and_npy_writes_labels_beside() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("s.csv");
+        let mut w = SampleWriter::new(csv.to_str().unwrap(), &conditional(), 2).unwrap();
+        w.write(&chunk()).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&csv).unwrap(),
+            "class,c0_t0,c0_t1,c1_t0,c1_t1\nwalk,0.5,1,1.5,2\nrun,-1,-2,3.25,4\n"
+        );
+
+        let npy = dir.path().join("s.npy");
+        let mut w = SampleWriter::new(npy.to_str().unwrap(), &conditional(), 2).unwrap();
+        w.write(&chunk()).unwrap();
+        w.finish().unwrap();
+        let data = std::fs::read(&npy).unwrap();
+        let start = 10 + u16::from_le_bytes([data[8], data[9]]) as usize;
+        assert_eq!(start % 64, 0);
+        let header = String::from_utf8_lossy(&data[10..start]);
+        assert!(header.contains("'shape': (2, 2, 2)"), "{header}");
+        assert_eq!(data.len(), start + 8 * 4);
+        assert_eq!(data[start..start + 4], 0.5f32.to_le_bytes());
+        let labels = std::fs::read(dir.path().join("s.labels.npy")).unwrap();
+        let start = 10 + u16::from_le_bytes([labels[8], labels[9]]) as usize;
+        let header = String::from_utf8_lossy(&labels[10..start]);
+        assert!(header.contains("'descr': '<i8', 'fortran_order': False, 'shape': (2,)"));
+        assert_eq!(
+            labels[start..],
+            [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn an_unfinished_writer_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let npy = dir.path().join("s.npy");
+        let mut w = SampleWriter::new(npy.to_str().unwrap(), &conditional(), 2).unwrap();
+        w.write(&chunk()).unwrap();
+        drop(w); // an error before finish(): nothing appears, no temporary is left
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
