@@ -201,33 +201,35 @@ impl Metadata {
     }
 }
 
+/// Metadata of a conditional 2-class, `[2, 3]`-series generator for unit tests, with fields replaced.
+#[cfg(test)]
+pub(crate) fn test_props(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = [
+        ("keel.format_version", "1"),
+        ("keel.latent", "4"),
+        ("keel.classes", r#"["walk","run"]"#),
+        ("keel.output_shape", "[2, 3]"),
+        (
+            "keel.denorm",
+            r#"{"kind":"min_max","min":[0,10],"max":[2,30]}"#,
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        p.insert(k.to_string(), v.to_string());
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn props(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let mut p: BTreeMap<String, String> = [
-            ("keel.format_version", "1"),
-            ("keel.latent", "4"),
-            ("keel.classes", r#"["walk","run"]"#),
-            ("keel.output_shape", "[2, 3]"),
-            (
-                "keel.denorm",
-                r#"{"kind":"min_max","min":[0,10],"max":[2,30]}"#,
-            ),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in extra {
-            p.insert(k.to_string(), v.to_string());
-        }
-        p
-    }
-
     #[test]
     fn series_metadata_parses_and_denormalises_per_channel() {
-        let m = Metadata::from_props(props(&[])).unwrap();
+        let m = Metadata::from_props(test_props(&[])).unwrap();
         assert_eq!(m.sample_len(), 6);
         assert_eq!(m.class_index("run").unwrap(), 1);
         assert_eq!(m.column_names()[..4], ["c0_t0", "c0_t1", "c0_t2", "c1_t0"]);
@@ -259,7 +261,7 @@ mod tests {
             (("keel.format_version", "2"), "upgrade keel-run"),
         ];
         for ((k, v), needle) in cases {
-            let e = Metadata::from_props(props(&[(k, v)])).unwrap_err();
+            let e = Metadata::from_props(test_props(&[(k, v)])).unwrap_err();
             let e = format!("{e:#}");
             assert!(e.contains(needle), "{k}={v}: {e}");
         }

@@ -230,23 +230,14 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn conditional() -> Metadata {
-        let p: BTreeMap<String, String> = [
-            ("keel.format_version", "1"),
-            ("keel.latent", "2"),
-            ("keel.classes", r#"["walk","run"]"#),
-            ("keel.output_shape", "[2, 2]"),
-            (
-                "keel.denorm",
-                r#"{"kind":"mean_std","mean":[0,0],"std":[1,1]}"#,
-            ),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        Metadata::from_props(p).unwrap()
+        let shape = [("keel.output_shape", "[2, 2]"), ("keel.latent", "2")];
+        let denorm = (
+            "keel.denorm",
+            r#"{"kind":"mean_std","mean":[0,0],"std":[1,1]}"#,
+        );
+        Metadata::from_props(crate::meta::test_props(&[shape[0], shape[1], denorm])).unwrap()
     }
 
     fn chunk() -> Chunk {

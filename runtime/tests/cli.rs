@@ -15,6 +15,31 @@ fn keel_run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run keel-run")
 }
 
+/// `keel-run generate MODEL --n N --out OUT EXTRA…`.
+fn generate(model: &Path, n: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["generate", model.to_str().unwrap(), "--n", n];
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    keel_run(&args)
+}
+
+/// CSV samples of `keel-run generate MODEL --n N --seed S` on stdout.
+fn generated(model: &Path, n: &str, seed: &str) -> Vec<u8> {
+    generate(model, n, Path::new("-"), &["--seed", seed]).stdout
+}
+
+/// The numbers of a CSV with a header row.
+fn csv_values(bytes: &[u8]) -> Vec<f32> {
+    let text = String::from_utf8_lossy(bytes);
+    let rows = text.lines().skip(1);
+    rows.flat_map(|l| {
+        l.split(',')
+            .map(|x| x.parse::<f32>().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .collect()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -80,17 +105,9 @@ fn same_seed_same_bytes_whatever_the_threads_and_n() {
     let m = fixture();
     let run = |name: &str, extra: &[&str]| -> Vec<u8> {
         let out = dir.path().join(name);
-        let mut args = vec![
-            "generate",
-            m.to_str().unwrap(),
-            "--n",
-            "1000",
-            "--seed",
-            "7",
-        ];
-        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        let mut args = vec!["--seed", "7"];
         args.extend_from_slice(extra);
-        let o = keel_run(&args);
+        let o = generate(&m, "1000", &out, &args);
         assert!(o.status.success(), "{}", stderr(&o));
         std::fs::read(out).unwrap()
     };
@@ -121,31 +138,18 @@ fn same_seed_same_bytes_whatever_the_threads_and_n() {
     let mean = radii.iter().sum::<f64>() / radii.len() as f64;
     assert!((0.9..1.1).contains(&mean), "mean radius {mean}");
     // Another seed, other samples.
-    let o = keel_run(&[
-        "generate",
-        m.to_str().unwrap(),
-        "--n",
-        "1000",
-        "--seed",
-        "8",
-    ]);
-    assert!(o.stdout != a, "seed 8 gave seed 7's samples");
-    // Stdout gives the same bytes as the file.
-    let o = keel_run(&[
-        "generate",
-        m.to_str().unwrap(),
-        "--n",
-        "1000",
-        "--seed",
-        "7",
-    ]);
-    assert!(o.stdout == a, "stdout differs from the file");
-    // A shorter run is a prefix of a longer one.
-    let o = keel_run(&["generate", m.to_str().unwrap(), "--n", "300", "--seed", "7"]);
     assert!(
-        a.starts_with(&o.stdout),
-        "--n 300 is not a prefix of --n 1000"
+        generated(&m, "1000", "8") != a,
+        "seed 8 gave seed 7's samples"
     );
+    // Stdout gives the same bytes as the file.
+    assert!(
+        generated(&m, "1000", "7") == a,
+        "stdout differs from the file"
+    );
+    // A shorter run is a prefix of a longer one.
+    let short = generated(&m, "300", "7");
+    assert!(a.starts_with(&short), "--n 300 is not a prefix of --n 1000");
 }
 
 #[test]
@@ -153,14 +157,7 @@ fn npy_output_has_a_valid_header_and_the_csv_values() {
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("s.npy");
     let m = fixture();
-    let o = keel_run(&[
-        "generate",
-        m.to_str().unwrap(),
-        "--n",
-        "10",
-        "--out",
-        npy.to_str().unwrap(),
-    ]);
+    let o = generate(&m, "10", &npy, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&npy).unwrap();
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
@@ -175,16 +172,7 @@ fn npy_output_has_a_valid_header_and_the_csv_values() {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    let csv = keel_run(&["generate", m.to_str().unwrap(), "--n", "10"]);
-    let from_csv: Vec<f32> = String::from_utf8_lossy(&csv.stdout)
-        .lines()
-        .skip(1)
-        .flat_map(|l| {
-            l.split(',')
-                .map(|x| x.parse::<f32>().unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let from_csv = csv_values(&generated(&m, "10", "0"));
     assert_eq!(values, from_csv);
     assert_files(dir.path(), &["s.npy"]);
 }
@@ -220,14 +208,7 @@ fn a_truncated_file() {
         let p = dir.path().join("cut.onnx");
         std::fs::write(&p, &bytes[..cut]).unwrap();
         let out = dir.path().join("out.csv");
-        let o = keel_run(&[
-            "generate",
-            p.to_str().unwrap(),
-            "--n",
-            "5",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = generate(&p, "5", &out, &[]);
         assert_error(&o, p.to_str().unwrap());
         assert_files(dir.path(), &["cut.onnx"]);
     }
