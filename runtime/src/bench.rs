@@ -1,12 +1,11 @@
 //! Timing of the runtime on one model: latency per call at batch 1, throughput at batch 256 with
 //! one and two threads (each thread runs whole batches on its own state, as `generate` does).
 
-use crate::generate::latent;
+use crate::generate::batch_inputs;
 use crate::model::Generator;
 use anyhow::Result;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use tract_onnx::prelude::*;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Timing {
@@ -19,27 +18,12 @@ pub struct Timing {
     pub samples_per_s: f64,
 }
 
-/// Inputs for `rows` samples of class 0 (fixed seed: timing does not depend on values).
-fn inputs(g: &Generator, rows: usize) -> Result<TVec<TValue>> {
-    let m = &g.meta;
-    let mut z = vec![0f32; rows * m.latent];
-    for (i, r) in z.chunks_exact_mut(m.latent).enumerate() {
-        latent(0, 0, i as u64, r);
-    }
-    let mut v: TVec<TValue> = tvec![Tensor::from_shape(&[rows, m.latent], &z)?.into()];
-    if m.is_conditional() {
-        let k = m.classes.len();
-        let mut c = vec![0f32; rows * k];
-        c.iter_mut().step_by(k).for_each(|x| *x = 1.0);
-        v.push(Tensor::from_shape(&[rows, k], &c)?.into());
-    }
-    Ok(v)
-}
-
 /// Times `threads` threads each calling the batch-`batch` plan for about `budget`.
 pub fn time(g: &Generator, batch: usize, threads: usize, budget: Duration) -> Result<Timing> {
     let plan = g.plan(batch)?;
-    let input = inputs(g, batch)?;
+    // Class 0, seed 0: timing does not depend on the values.
+    let (z, class) = batch_inputs(&g.meta, 0, 0, 0, batch, batch);
+    let input = g.inputs(batch, z, class)?;
     let per_thread: Vec<Result<Vec<f64>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {

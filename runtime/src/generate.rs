@@ -3,6 +3,7 @@
 //! `--batch` give the same bytes whatever `--n` (a longer run extends a shorter one) and `--threads`.
 //! Another batch size runs other matrix kernels: values then agree to float rounding (~1e-7), not bitwise.
 
+use crate::meta::Metadata;
 use crate::model::Generator;
 use anyhow::{bail, Result};
 use rand::SeedableRng;
@@ -103,14 +104,16 @@ fn jobs(req: &Request, g: &Generator) -> Vec<(usize, usize, usize)> {
     out
 }
 
-fn run_job(
-    g: &Generator,
+/// The model inputs for `rows` samples of `class` from index `start`, padded with zero latents to
+/// `batch` rows so every call runs the one plan of that size: `z` and, when conditional, one-hot rows.
+pub fn batch_inputs(
+    m: &Metadata,
     seed: u64,
+    class: usize,
+    start: usize,
+    rows: usize,
     batch: usize,
-    (class, start, rows): (usize, usize, usize),
-) -> Result<Chunk> {
-    let m = &g.meta;
-    // Padding rows (zero latents) keep every call on the one plan of size `batch`.
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let mut z = vec![0f32; batch * m.latent];
     for (i, row) in z.chunks_exact_mut(m.latent).take(rows).enumerate() {
         latent(seed, class, (start + i) as u64, row);
@@ -121,6 +124,17 @@ fn run_job(
         v.iter_mut().skip(class).step_by(k).for_each(|x| *x = 1.0);
         v
     });
+    (z, onehot)
+}
+
+fn run_job(
+    g: &Generator,
+    seed: u64,
+    batch: usize,
+    (class, start, rows): (usize, usize, usize),
+) -> Result<Chunk> {
+    let m = &g.meta;
+    let (z, onehot) = batch_inputs(m, seed, class, start, rows, batch);
     let plan = g.plan(batch)?;
     let mut values = g.run(&plan, batch, z, onehot)?;
     values.truncate(rows * m.sample_len());

@@ -110,22 +110,18 @@ impl Generator {
 
     /// The graph with the batch pinned, typed and decluttered (for costs and plans).
     pub fn typed(&self, batch: usize) -> Result<TypedModel> {
-        let mut m = self.model.clone();
-        m.set_input_fact(0, f32::fact([batch, self.meta.latent]).into())
-            .and_then(|_| {
-                if self.meta.is_conditional() {
-                    m.set_input_fact(1, f32::fact([batch, self.meta.classes.len()]).into())?;
-                }
-                Ok(())
-            })
-            .and_then(|_| m.into_typed())
-            .and_then(|m| m.into_decluttered())
-            .map_err(|e| {
-                anyhow!(
-                    "{}: cannot type the graph for batch {batch}: {e}",
-                    self.path.display()
-                )
-            })
+        let pin = || -> TractResult<TypedModel> {
+            let mut m = self.model.clone();
+            m.set_input_fact(0, f32::fact([batch, self.meta.latent]).into())?;
+            if self.meta.is_conditional() {
+                m.set_input_fact(1, f32::fact([batch, self.meta.classes.len()]).into())?;
+            }
+            m.into_typed()?.into_decluttered()
+        };
+        pin().map_err(|e| {
+            let path = self.path.display();
+            anyhow!("{path}: cannot type the graph for batch {batch}: {e}")
+        })
     }
 
     /// Multiply-accumulates for one sample, from tract's cost model of the batch-1 graph.
@@ -145,6 +141,20 @@ impl Generator {
         Ok(total)
     }
 
+    /// `z` `[batch, latent]` and, when conditional, `class` `[batch, classes]` as tract values.
+    pub fn inputs(
+        &self,
+        batch: usize,
+        z: Vec<f32>,
+        class: Option<Vec<f32>>,
+    ) -> Result<TVec<TValue>> {
+        let mut inputs: TVec<TValue> = tvec![tensor_from(z, &[batch, self.meta.latent])?.into()];
+        if let Some(c) = class {
+            inputs.push(tensor_from(c, &[batch, self.meta.classes.len()])?.into());
+        }
+        Ok(inputs)
+    }
+
     /// Runs `batch` rows: `z` is `[batch, latent]`, `class` `[batch, classes]` one-hot (conditional only).
     /// Returns the output in normalised units, `[batch, sample_len]` row-major.
     pub fn run(
@@ -154,12 +164,8 @@ impl Generator {
         z: Vec<f32>,
         class: Option<Vec<f32>>,
     ) -> Result<Vec<f32>> {
-        let mut inputs: TVec<TValue> = tvec![tensor_from(z, &[batch, self.meta.latent])?.into()];
-        if let Some(c) = class {
-            inputs.push(tensor_from(c, &[batch, self.meta.classes.len()])?.into());
-        }
         let out = plan
-            .run(inputs)
+            .run(self.inputs(batch, z, class)?)
             .map_err(|e| anyhow!("{}: inference failed: {e}", self.path.display()))?;
         let view = out[0]
             .to_plain_array_view::<f32>()

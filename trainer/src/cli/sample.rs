@@ -27,6 +27,13 @@ pub fn run(a: SampleArgs) -> Result<()> {
     }
     let device = Device::flex();
     let (_, meta, g) = load_generator(&a.run, &device)?;
+    if g.classes > 0 {
+        bail!(
+            "{} holds a conditional generator: draw by class with `keel-run generate {}/generator.onnx --class NAME`",
+            a.run.display(),
+            a.run.display()
+        );
+    }
     let points = sample(&g, &meta.normalizer, a.n, a.seed, &device);
     let mut text = String::with_capacity(points.len() * 12);
     for row in points.chunks_exact(meta.output_dim) {
