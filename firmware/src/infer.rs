@@ -1,0 +1,78 @@
+//! One sample through the int8 program: latent, layers, output — in a caller-owned arena.
+
+use crate::kernels::{dense::dense, table, Kernel};
+use crate::kq8::{Layer, Model};
+use crate::{latent, Error};
+
+/// The activation memory: two i8 ping-pong buffers of `model.max_width` and `model.max_in / 2`
+/// words for the unpacked dense input. On the device these are statics sized at build time.
+pub struct Arena<'b> {
+    pub a: &'b mut [i8],
+    pub b: &'b mut [i8],
+    pub x16: &'b mut [u32],
+}
+
+impl Model<'_> {
+    /// Bytes of arena this model needs (the three buffers together).
+    pub fn arena_bytes(&self) -> usize {
+        2 * self.max_width + 2 * self.max_in
+    }
+
+    /// Sample `index` of `class` for `seed`: `channels × length` int8 values, channel-major.
+    pub fn generate<'s>(
+        &self,
+        class: u16,
+        seed: u64,
+        index: u32,
+        arena: &'s mut Arena<'_>,
+        kernel: Kernel,
+    ) -> Result<&'s [i8], Error> {
+        let h = &self.header;
+        let have = arena.a.len().min(arena.b.len());
+        if have < self.max_width || arena.x16.len() * 2 < self.max_in {
+            let have = (2 * have + 4 * arena.x16.len()) as u32;
+            return Err(Error::ArenaTooSmall {
+                need: self.arena_bytes() as u32,
+                have,
+            });
+        }
+        if class >= h.classes.max(1) {
+            return Err(Error::BadClass {
+                class,
+                classes: h.classes,
+            });
+        }
+        let first_in = match self.layer(0)? {
+            Layer::Dense(d) => d.in_dim,
+            Layer::Table { .. } => {
+                return Err(Error::BadLayer {
+                    layer: 0,
+                    field: "kind",
+                })
+            }
+        };
+        let latent = h.latent as usize;
+        let mut rng = latent::sample_rng(seed, class, index);
+        latent::fill(self, &mut rng, &mut arena.a[..latent]);
+        arena.a[latent..first_in].fill(h.input_zp);
+
+        let mut in_a = true;
+        for i in 0..h.layer_count {
+            let (src, dst) = if in_a {
+                (&mut *arena.a, &mut *arena.b)
+            } else {
+                (&mut *arena.b, &mut *arena.a)
+            };
+            match self.layer(i)? {
+                Layer::Dense(d) => {
+                    let row = if i == 0 { class as usize } else { 0 };
+                    dense(&d, row, src, arena.x16, dst, kernel);
+                    in_a = !in_a;
+                }
+                Layer::Table { width, table } => table::apply(table, &mut src[..width]),
+            }
+        }
+        let out = if in_a { &arena.a } else { &arena.b };
+        Ok(&out[..h.outputs()])
+    }
+}

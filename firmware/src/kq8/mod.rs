@@ -1,0 +1,482 @@
+//! The `.kq8` file: an int8 generator laid out to be read in place from flash.
+//!
+//! Little-endian throughout; every section starts on a 4-byte boundary.
+//!
+//! | offset | size | field |
+//! | --- | --- | --- |
+//! | 0 | 4 | magic `KQ8\0` |
+//! | 4 | 2 | format version (1) |
+//! | 6 | 2 | header size (64) |
+//! | 8 | 4 | file size, CRC included |
+//! | 12 | 2 | latent: z values per sample |
+//! | 14 | 2 | classes (0: unconditional) |
+//! | 16 | 2 | output channels |
+//! | 18 | 2 | output length per channel (a sample is channels × length values, channel-major) |
+//! | 20 | 2 | layer count |
+//! | 22 | 1 | input zero point (i8) |
+//! | 23 | 1 | output zero point (i8) |
+//! | 24 | 4 | input scale (f32): z ≈ (q − zp) · scale |
+//! | 28 | 4 | output scale (f32) |
+//! | 32 | 4 | offset of the latent CDF: 255 × u32 |
+//! | 36 | 4 | offset of the layer table: layer count × 32-byte entries |
+//! | 40 | 4 | offset of the de-normalisation: channels × (gain f32, offset f32) |
+//! | 44 | 4 | offset of the provenance text (UTF-8 JSON: source, seed, calibration) |
+//! | 48 | 4 | its length |
+//! | 52 | 12 | reserved, zero |
+//! | size − 4 | 4 | CRC-32 (ISO-HDLC, as zlib) of every byte before it |
+//!
+//! A sample in real units is `gain[c] · (q − output_zp) · output_scale + offset[c]`.
+//! The latent CDF holds thresholds `t[0] ≤ … ≤ t[254]`: a uniform u32 `u` draws the input level
+//! `−128 + #{k : t[k] ≤ u}`, so the int8 latent follows the quantized standard normal exactly.
+//!
+//! A layer entry (32 bytes): kind u8 (1 dense, 2 table), activation u8 (dense: 0 none, 1 ReLU),
+//! output zero point i8, reserved u8, in u16, out u16, then u32 offsets of weights, bias,
+//! multipliers, shifts, a u16 bias row count and 6 reserved bytes.
+//! - Dense: `in` and `out` are multiples of 4 (padded with zero weights). Weights are i8 in
+//!   groups of 4 output rows; each group holds `in / 4` blocks of 16 bytes: row r's 4 weights of
+//!   that input block at `4r`. Bias is i32 per output, one row per class for the first layer of a
+//!   conditional model (the one-hot class input folded in), with the input zero point folded in:
+//!   `acc = bias + Σ w·x`. Multiplier i32 (Q31) and shift i8 per output:
+//!   `y = zp + round(acc · mult / 2^(31 − shift))`, clamped to i8 (and at zp for ReLU).
+//! - Table: `in == out` = width; weights point at 256 i8 entries, indexed by `x + 128`.
+
+use crate::Error;
+
+mod write;
+pub use write::{write, DenseSpec, LayerSpec, Spec};
+
+pub const MAGIC: [u8; 4] = *b"KQ8\0";
+pub const VERSION: u16 = 1;
+pub const HEADER_SIZE: usize = 64;
+pub const LAYER_ENTRY_SIZE: usize = 32;
+pub const CDF_ENTRIES: usize = 255;
+/// Widths above this are refused: it bounds the accumulator (no i32 overflow) and the arena.
+pub const MAX_WIDTH: usize = 4096;
+pub const MAX_LAYERS: usize = 64;
+
+pub const KIND_DENSE: u8 = 1;
+pub const KIND_TABLE: u8 = 2;
+pub const ACT_NONE: u8 = 0;
+pub const ACT_RELU: u8 = 1;
+
+/// The CRC every Keel checksum uses (file and stream frames).
+pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// The fixed header's fields, decoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Header {
+    pub file_size: u32,
+    pub latent: u16,
+    pub classes: u16,
+    pub channels: u16,
+    pub length: u16,
+    pub layer_count: u16,
+    pub input_zp: i8,
+    pub output_zp: i8,
+    pub input_scale: f32,
+    pub output_scale: f32,
+    pub cdf_offset: u32,
+    pub layers_offset: u32,
+    pub denorm_offset: u32,
+    pub meta_offset: u32,
+    pub meta_len: u32,
+}
+
+impl Header {
+    /// The header's 64 bytes, for the writer on the host.
+    pub fn encode(&self) -> [u8; HEADER_SIZE] {
+        let mut b = [0u8; HEADER_SIZE];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[6..8].copy_from_slice(&(HEADER_SIZE as u16).to_le_bytes());
+        b[8..12].copy_from_slice(&self.file_size.to_le_bytes());
+        b[12..14].copy_from_slice(&self.latent.to_le_bytes());
+        b[14..16].copy_from_slice(&self.classes.to_le_bytes());
+        b[16..18].copy_from_slice(&self.channels.to_le_bytes());
+        b[18..20].copy_from_slice(&self.length.to_le_bytes());
+        b[20..22].copy_from_slice(&self.layer_count.to_le_bytes());
+        b[22] = self.input_zp as u8;
+        b[23] = self.output_zp as u8;
+        b[24..28].copy_from_slice(&self.input_scale.to_le_bytes());
+        b[28..32].copy_from_slice(&self.output_scale.to_le_bytes());
+        b[32..36].copy_from_slice(&self.cdf_offset.to_le_bytes());
+        b[36..40].copy_from_slice(&self.layers_offset.to_le_bytes());
+        b[40..44].copy_from_slice(&self.denorm_offset.to_le_bytes());
+        b[44..48].copy_from_slice(&self.meta_offset.to_le_bytes());
+        b[48..52].copy_from_slice(&self.meta_len.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Header, Error> {
+        if b.len() < HEADER_SIZE {
+            return Err(Error::Truncated {
+                need: HEADER_SIZE as u32,
+                have: b.len() as u32,
+            });
+        }
+        if b[0..4] != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = u16_at(b, 4);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion(version));
+        }
+        if u16_at(b, 6) as usize != HEADER_SIZE {
+            return Err(Error::BadHeader {
+                field: "header_size",
+            });
+        }
+        Ok(Header {
+            file_size: u32_at(b, 8),
+            latent: u16_at(b, 12),
+            classes: u16_at(b, 14),
+            channels: u16_at(b, 16),
+            length: u16_at(b, 18),
+            layer_count: u16_at(b, 20),
+            input_zp: b[22] as i8,
+            output_zp: b[23] as i8,
+            input_scale: f32::from_bits(u32_at(b, 24)),
+            output_scale: f32::from_bits(u32_at(b, 28)),
+            cdf_offset: u32_at(b, 32),
+            layers_offset: u32_at(b, 36),
+            denorm_offset: u32_at(b, 40),
+            meta_offset: u32_at(b, 44),
+            meta_len: u32_at(b, 48),
+        })
+    }
+
+    /// Values in one sample.
+    pub fn outputs(&self) -> usize {
+        self.channels as usize * self.length as usize
+    }
+}
+
+/// One layer-table entry, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LayerEntry {
+    pub kind: u8,
+    pub act: u8,
+    pub out_zp: i8,
+    pub in_dim: u16,
+    pub out_dim: u16,
+    pub weights_offset: u32,
+    pub bias_offset: u32,
+    pub mult_offset: u32,
+    pub shift_offset: u32,
+    pub bias_rows: u16,
+}
+
+impl LayerEntry {
+    pub fn encode(&self) -> [u8; LAYER_ENTRY_SIZE] {
+        let mut b = [0u8; LAYER_ENTRY_SIZE];
+        b[0] = self.kind;
+        b[1] = self.act;
+        b[2] = self.out_zp as u8;
+        b[4..6].copy_from_slice(&self.in_dim.to_le_bytes());
+        b[6..8].copy_from_slice(&self.out_dim.to_le_bytes());
+        b[8..12].copy_from_slice(&self.weights_offset.to_le_bytes());
+        b[12..16].copy_from_slice(&self.bias_offset.to_le_bytes());
+        b[16..20].copy_from_slice(&self.mult_offset.to_le_bytes());
+        b[20..24].copy_from_slice(&self.shift_offset.to_le_bytes());
+        b[24..26].copy_from_slice(&self.bias_rows.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> LayerEntry {
+        LayerEntry {
+            kind: b[0],
+            act: b[1],
+            out_zp: b[2] as i8,
+            in_dim: u16_at(b, 4),
+            out_dim: u16_at(b, 6),
+            weights_offset: u32_at(b, 8),
+            bias_offset: u32_at(b, 12),
+            mult_offset: u32_at(b, 16),
+            shift_offset: u32_at(b, 20),
+            bias_rows: u16_at(b, 24),
+        }
+    }
+}
+
+/// A dense layer's views into the blob, all bounds-checked when the model was parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct Dense<'a> {
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub relu: bool,
+    pub out_zp: i8,
+    /// `out × in` i8 in the blocked layout above.
+    pub weights: &'a [u8],
+    /// `bias_rows × out` i32, little-endian.
+    pub bias: &'a [u8],
+    pub bias_rows: usize,
+    pub mult: &'a [u8],
+    pub shift: &'a [u8],
+}
+
+impl Dense<'_> {
+    /// Multiply-accumulates per sample as executed (padded dims).
+    pub fn macs(&self) -> usize {
+        self.in_dim * self.out_dim
+    }
+}
+
+/// A layer of the int8 program.
+#[derive(Debug, Clone, Copy)]
+pub enum Layer<'a> {
+    Dense(Dense<'a>),
+    /// An element-wise function as a 256-entry table, indexed by `x + 128`.
+    Table {
+        width: usize,
+        table: &'a [u8; 256],
+    },
+}
+
+impl Layer<'_> {
+    pub fn width(&self) -> usize {
+        match self {
+            Layer::Dense(d) => d.out_dim,
+            Layer::Table { width, .. } => *width,
+        }
+    }
+}
+
+/// A parsed, fully validated `.kq8` blob. Borrowing, not copying: the weights stay in flash.
+#[derive(Debug, Clone, Copy)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    pub header: Header,
+    /// The widest activation any layer reads or writes (the arena's i8 buffers).
+    pub max_width: usize,
+    /// The widest dense input (the arena's unpacked i16 buffer holds `max_in / 2` words).
+    pub max_in: usize,
+    /// Multiply-accumulates per sample as executed.
+    pub macs: usize,
+}
+
+impl<'a> Model<'a> {
+    /// Checks the magic, version, size, CRC and every section and layer before anything is used.
+    pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
+        let header = Header::decode(bytes)?;
+        let have = bytes.len() as u32;
+        if (header.file_size as usize) < HEADER_SIZE + 4 {
+            return Err(Error::BadHeader { field: "file_size" });
+        }
+        if header.file_size > have {
+            return Err(Error::Truncated {
+                need: header.file_size,
+                have,
+            });
+        }
+        if header.file_size != have {
+            return Err(Error::BadHeader { field: "file_size" });
+        }
+        let body = bytes.len() - 4;
+        let stored = u32_at(bytes, body);
+        let computed = CRC32.checksum(&bytes[..body]);
+        if stored != computed {
+            return Err(Error::BadChecksum { stored, computed });
+        }
+        let h = header;
+        let bad = |field| Error::BadHeader { field };
+        if h.latent == 0 || h.latent as usize > MAX_WIDTH {
+            return Err(bad("latent"));
+        }
+        if h.channels == 0 || h.length == 0 || h.outputs() > MAX_WIDTH {
+            return Err(bad("channels/length"));
+        }
+        if h.layer_count == 0 || h.layer_count as usize > MAX_LAYERS {
+            return Err(bad("layer_count"));
+        }
+        section(body, h.cdf_offset, CDF_ENTRIES * 4).ok_or(bad("cdf_offset"))?;
+        section(
+            body,
+            h.layers_offset,
+            h.layer_count as usize * LAYER_ENTRY_SIZE,
+        )
+        .ok_or(bad("layers_offset"))?;
+        section(body, h.denorm_offset, h.channels as usize * 8).ok_or(bad("denorm_offset"))?;
+        section(body, h.meta_offset, h.meta_len as usize).ok_or(bad("meta_offset"))?;
+        let cdf = &bytes[h.cdf_offset as usize..][..CDF_ENTRIES * 4];
+        if cdf
+            .chunks_exact(4)
+            .zip(cdf.chunks_exact(4).skip(1))
+            .any(|(a, b)| u32_at(a, 0) > u32_at(b, 0))
+        {
+            return Err(bad("cdf (not ascending)"));
+        }
+
+        let mut model = Model {
+            bytes: &bytes[..body],
+            header: h,
+            max_width: 0,
+            max_in: 0,
+            macs: 0,
+        };
+        let mut width = h.latent as usize;
+        model.max_width = width;
+        for i in 0..h.layer_count {
+            let layer = model.layer(i)?;
+            match layer {
+                Layer::Dense(d) => {
+                    let first = i == 0;
+                    let fits = if first {
+                        d.in_dim >= width && d.in_dim < width + 4
+                    } else {
+                        d.in_dim == width
+                    };
+                    if !fits {
+                        return Err(Error::BadLayer {
+                            layer: i,
+                            field: "in",
+                        });
+                    }
+                    let rows = if first { h.classes.max(1) as usize } else { 1 };
+                    if d.bias_rows != rows {
+                        return Err(Error::BadLayer {
+                            layer: i,
+                            field: "bias_rows",
+                        });
+                    }
+                    model.max_in = model.max_in.max(d.in_dim);
+                    model.macs += d.macs();
+                }
+                Layer::Table { width: w, .. } => {
+                    if i == 0 || w != width {
+                        return Err(Error::BadLayer {
+                            layer: i,
+                            field: "in",
+                        });
+                    }
+                }
+            }
+            width = layer.width();
+            model.max_width = model.max_width.max(width);
+        }
+        if width < h.outputs() || width >= h.outputs() + 4 {
+            return Err(Error::BadLayer {
+                layer: h.layer_count - 1,
+                field: "out",
+            });
+        }
+        Ok(model)
+    }
+
+    /// Layer `i`, its slices bounds-checked (again: cheap, and no index can go wrong).
+    pub fn layer(&self, i: u16) -> Result<Layer<'a>, Error> {
+        let h = &self.header;
+        if i >= h.layer_count {
+            return Err(Error::BadLayer {
+                layer: i,
+                field: "index",
+            });
+        }
+        let at = h.layers_offset as usize + i as usize * LAYER_ENTRY_SIZE;
+        let raw = self
+            .bytes
+            .get(at..at + LAYER_ENTRY_SIZE)
+            .ok_or(Error::BadLayer {
+                layer: i,
+                field: "entry",
+            })?;
+        let e = LayerEntry::decode(raw);
+        let bad = |field| Error::BadLayer { layer: i, field };
+        let (n_in, n_out) = (e.in_dim as usize, e.out_dim as usize);
+        if n_in == 0 || n_in > MAX_WIDTH || n_in % 4 != 0 {
+            return Err(bad("in"));
+        }
+        if n_out == 0 || n_out > MAX_WIDTH || n_out % 4 != 0 {
+            return Err(bad("out"));
+        }
+        let body = self.bytes.len();
+        match e.kind {
+            KIND_DENSE => {
+                if e.act > ACT_RELU {
+                    return Err(bad("activation"));
+                }
+                let rows = e.bias_rows as usize;
+                if rows == 0 {
+                    return Err(bad("bias_rows"));
+                }
+                let slice = |off: u32, len: usize, field| {
+                    section(body, off, len)
+                        .map(|r| &self.bytes[r])
+                        .ok_or(bad(field))
+                };
+                let d = Dense {
+                    in_dim: n_in,
+                    out_dim: n_out,
+                    relu: e.act == ACT_RELU,
+                    out_zp: e.out_zp,
+                    weights: slice(e.weights_offset, n_in * n_out, "weights_offset")?,
+                    bias: slice(e.bias_offset, rows * n_out * 4, "bias_offset")?,
+                    bias_rows: rows,
+                    mult: slice(e.mult_offset, n_out * 4, "mult_offset")?,
+                    shift: slice(e.shift_offset, n_out, "shift_offset")?,
+                };
+                // The requantization shifts by 31 − shift: it must stay in 1..=62.
+                if d.shift.iter().any(|&s| !(-31..=30).contains(&(s as i8))) {
+                    return Err(bad("shift"));
+                }
+                Ok(Layer::Dense(d))
+            }
+            KIND_TABLE => {
+                if n_in != n_out {
+                    return Err(bad("out"));
+                }
+                let r = section(body, e.weights_offset, 256).ok_or(bad("weights_offset"))?;
+                let table: &[u8; 256] = self.bytes[r]
+                    .try_into()
+                    .map_err(|_| bad("weights_offset"))?;
+                Ok(Layer::Table { width: n_in, table })
+            }
+            _ => Err(bad("kind")),
+        }
+    }
+
+    /// Threshold `k` of the latent CDF.
+    pub fn cdf(&self, k: usize) -> u32 {
+        let at = self.header.cdf_offset as usize + 4 * k.min(CDF_ENTRIES - 1);
+        self.bytes
+            .get(at..at + 4)
+            .map_or(u32::MAX, |b| u32_at(b, 0))
+    }
+
+    /// De-normalisation of channel `c`: (gain, offset) with real = gain · dequantized + offset.
+    pub fn denorm(&self, c: usize) -> (f32, f32) {
+        let at = self.header.denorm_offset as usize + 8 * c;
+        match self.bytes.get(at..at + 8) {
+            Some(b) => (f32::from_bits(u32_at(b, 0)), f32::from_bits(u32_at(b, 4))),
+            None => (1.0, 0.0),
+        }
+    }
+
+    /// The provenance text (UTF-8 JSON written by the quantizer).
+    pub fn meta(&self) -> &'a [u8] {
+        let h = &self.header;
+        section(self.bytes.len(), h.meta_offset, h.meta_len as usize)
+            .map_or(&[], |r| &self.bytes[r])
+    }
+
+    /// Sample value `q` of channel `c` in real units.
+    pub fn to_real(&self, c: usize, q: i8) -> f32 {
+        let (gain, offset) = self.denorm(c);
+        gain * ((q as i32 - self.header.output_zp as i32) as f32 * self.header.output_scale)
+            + offset
+    }
+}
+
+/// The byte range `off .. off + len` when it lies inside `0 .. body`.
+fn section(body: usize, off: u32, len: usize) -> Option<core::ops::Range<usize>> {
+    let start = off as usize;
+    let end = start.checked_add(len)?;
+    (start >= HEADER_SIZE && end <= body).then_some(start..end)
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
