@@ -14,7 +14,7 @@ pub fn requantize(acc: i32, mult: i32, shift: i8, zp: i8, relu: bool) -> i8 {
 /// `(mult, shift)` with `mult · 2^(shift − 31) ≈ m`, `mult` in [2^30, 2^31): frexp as CMSIS-NN and
 /// TFLite do it. Host only (the quantizer); a multiplier too small to represent becomes 0.
 pub fn quantize_multiplier(m: f64) -> (i32, i8) {
-    if !(m > 0.0) || !m.is_finite() {
+    if m.is_nan() || m <= 0.0 || m.is_infinite() {
         return (0, 0);
     }
     let mut exp = 0i32;
