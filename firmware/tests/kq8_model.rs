@@ -306,7 +306,7 @@ fn lying_fields_with_a_valid_checksum_never_panic() {
                     b: &mut b,
                     x16: &mut x16,
                 };
-                for class in 0..m.header.classes.max(1).min(4) {
+                for class in 0..m.header.classes.clamp(1, 4) {
                     let _ = m.generate(class, 1, 2, &mut arena, Kernel::Scalar);
                 }
             }
@@ -340,7 +340,7 @@ fn latent_levels_follow_the_cdf() {
             o.cdf[k - 1] as f64
         }
     };
-    for k in 0..256 {
+    for (k, &count) in counts.iter().enumerate() {
         let p = (edge(k + 1) - edge(k)) / 4294967296.0;
         let want = p * n as f64;
         let sd = (want * (1.0 - p)).sqrt().max(1.0);
