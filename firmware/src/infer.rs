@@ -27,6 +27,20 @@ impl Model<'_> {
         arena: &'s mut Arena<'_>,
         kernel: Kernel,
     ) -> Result<&'s [i8], Error> {
+        self.generate_observed(class, seed, index, arena, kernel, |_, _| {})
+    }
+
+    /// [`Model::generate`], showing `observe` each stage: 0 is the latent, `k + 1` the output of
+    /// layer `k` (padded width). The quantizer measures per-layer error with it.
+    pub fn generate_observed<'s>(
+        &self,
+        class: u16,
+        seed: u64,
+        index: u32,
+        arena: &'s mut Arena<'_>,
+        kernel: Kernel,
+        mut observe: impl FnMut(usize, &[i8]),
+    ) -> Result<&'s [i8], Error> {
         let h = &self.header;
         let have = arena.a.len().min(arena.b.len());
         if have < self.max_width || arena.x16.len() * 2 < self.max_in {
@@ -55,6 +69,7 @@ impl Model<'_> {
         let mut rng = latent::sample_rng(seed, class, index);
         latent::fill(self, &mut rng, &mut arena.a[..latent]);
         arena.a[latent..first_in].fill(h.input_zp);
+        observe(0, &arena.a[..latent]);
 
         let mut in_a = true;
         for i in 0..h.layer_count {
@@ -67,9 +82,13 @@ impl Model<'_> {
                 Layer::Dense(d) => {
                     let row = if i == 0 { class as usize } else { 0 };
                     dense(&d, row, src, arena.x16, dst, kernel);
+                    observe(i as usize + 1, &dst[..d.out_dim]);
                     in_a = !in_a;
                 }
-                Layer::Table { width, table } => table::apply(table, &mut src[..width]),
+                Layer::Table { width, table } => {
+                    table::apply(table, &mut src[..width]);
+                    observe(i as usize + 1, &src[..width]);
+                }
             }
         }
         let out = if in_a { &arena.a } else { &arena.b };

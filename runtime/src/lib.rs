@@ -6,6 +6,7 @@ pub mod generate;
 pub mod meta;
 pub mod model;
 pub mod output;
+pub mod quantize;
 
 pub use generate::{generate, ClassChoice, Request};
 pub use meta::Metadata;

@@ -44,6 +44,14 @@ impl Denorm {
     }
 }
 
+/// The generating mixture of a built-in dataset (`keel.modes`), to score samples by mode.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modes {
+    pub centres: Vec<[f64; 2]>,
+    pub std: f64,
+}
+
 /// Everything `keel.*` says, parsed and checked.
 #[derive(Debug, Clone)]
 pub struct Metadata {
@@ -65,6 +73,7 @@ pub struct Metadata {
     pub metrics: serde_json::Value,
     /// The full training config (TOML).
     pub config: String,
+    pub modes: Option<Modes>,
     /// Every property of the file, `keel.*` or not, for `keel-run info`.
     pub all: BTreeMap<String, String>,
 }
@@ -121,6 +130,10 @@ impl Metadata {
                 None => serde_json::Value::Null,
             },
             config: props.get("keel.config").cloned().unwrap_or_default(),
+            modes: match props.get("keel.modes") {
+                Some(v) => Some(json("keel.modes", v)?),
+                None => None,
+            },
             all: props,
         };
         m.check()?;

@@ -28,6 +28,8 @@ pub struct Generator {
     /// Parameter count (elements of all initializers).
     pub parameters: usize,
     model: InferenceModel,
+    /// The decoded ONNX file, for the quantizer, which reads the graph itself.
+    pub proto: pb::ModelProto,
     plans: Mutex<HashMap<usize, Plan>>,
 }
 
@@ -82,6 +84,7 @@ impl Generator {
             output: outputs.into_iter().next().expect("checked: one output"),
             parameters,
             model,
+            proto,
             plans: Mutex::new(HashMap::new()),
         })
     }

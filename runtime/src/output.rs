@@ -62,6 +62,14 @@ impl Destination {
         })
     }
 
+    /// Writes bytes as they are (a binary file such as a `.kq8`).
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let name = self.name();
+        self.writer()
+            .write_all(bytes)
+            .with_context(|| format!("cannot write {name}"))
+    }
+
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Destination::Stdout(w) => w,

@@ -104,7 +104,15 @@ fn metadata(g: &Generator, info: &ExportInfo) -> Result<Vec<(String, String)>> {
         ("keel.metrics", info.metrics.to_string()),
         ("keel.config", info.config.to_toml()),
     ];
-    Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    let mut props: Vec<(String, String)> =
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // Where the dataset knows its modes, a runtime can score samples the way training did
+    // (keel-run quantize compares int8 against float with it).
+    if let Some(mix) = crate::data::Mixture::named(&m.dataset) {
+        let modes = serde_json::json!({ "centres": mix.centres, "std": mix.std });
+        props.push(("keel.modes".to_string(), modes.to_string()));
+    }
+    Ok(props)
 }
 
 /// Renames the graph inputs (in order) and the single output, and sets the metadata.

@@ -1,8 +1,9 @@
-//! `keel-run info | generate | bench`.
+//! `keel-run info | generate | bench | quantize`.
 
 mod bench;
 mod generate;
 mod info;
+mod quantize;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Latency at batch 1 and throughput at batch 256 with one and two threads, optionally beside onnxruntime.
     Bench(bench::BenchArgs),
+    /// Quantize to int8 for microcontrollers (`.kq8`, run by the firmware) and report the error it costs.
+    Quantize(quantize::QuantizeArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -37,5 +40,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Quantize(a) => quantize::run(a),
     }
 }

@@ -52,12 +52,19 @@ impl Mixture {
     }
 }
 
+impl Mixture {
+    /// The mixture of a built-in dataset, by name.
+    pub fn named(name: &str) -> Option<Mixture> {
+        match name {
+            "ring8" => Some(Mixture::ring8()),
+            "grid25" => Some(Mixture::grid25()),
+            _ => None,
+        }
+    }
+}
+
 pub fn builtin(name: &str, seed: u64) -> Option<Dataset> {
-    let mixture = match name {
-        "ring8" => Mixture::ring8(),
-        "grid25" => Mixture::grid25(),
-        _ => return None,
-    };
+    let mixture = Mixture::named(name)?;
     Some(Dataset {
         name: name.to_string(),
         dim: 2,
