@@ -11,15 +11,15 @@ pub mod table;
 pub enum Kernel {
     /// Plain Rust: every core, and the host.
     Scalar,
-    /// `SXTB16` + `SMLAD` dual 16-bit multiply-accumulates (Arm DSP extension). Falls back to
-    /// `Scalar` where the target lacks DSP, so host tests can name it.
+    /// `SXTB16` + `SMLAD` dual 16-bit multiply-accumulates (Arm DSP extension, the `dsp` feature
+    /// on an Arm target). Falls back to `Scalar` elsewhere, so host tests can name it.
     Dsp,
 }
 
 impl Kernel {
     /// The fastest kernel this build has.
     pub const fn best() -> Kernel {
-        if cfg!(all(target_arch = "arm", target_feature = "dsp")) {
+        if cfg!(all(target_arch = "arm", feature = "dsp")) {
             Kernel::Dsp
         } else {
             Kernel::Scalar

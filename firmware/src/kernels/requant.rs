@@ -1,14 +1,31 @@
-//! Requantization without floats: the CMSIS-NN single-rounding scheme, `acc · M` with
-//! `M = mult · 2^(shift − 31)`, rounded half up. Identical on every target.
+//! Requantization without floats: CMSIS-NN's single-rounding `arm_nn_requantize`,
+//! `M = mult · 2^(shift − 31)` with `mult` in [2^30, 2^31), the exact 64-bit product rounded
+//! half up once. For `shift ≤ −2` (every layer seen so far) it is the product's high word
+//! (one `SMMUL`) and two shifts; larger multipliers take a 64-bit path with the same result.
 
-/// `zp + round(acc · mult / 2^(31 − shift))`, clamped to i8; ReLU clamps at `zp` from below.
-/// `shift` must lie in −31..=30 (the `.kq8` reader refuses anything else).
+/// `zp + round(acc · M)`, clamped to i8 (and at `zp` from below for ReLU). `shift` must lie in
+/// −31..=30 (the `.kq8` reader refuses anything else).
 #[inline(always)]
 pub fn requantize(acc: i32, mult: i32, shift: i8, zp: i8, relu: bool) -> i8 {
-    let total = (31 - shift as i32).clamp(1, 62) as u32;
-    let v = ((acc as i64 * mult as i64) + (1i64 << (total - 1))) >> total;
-    let lo = if relu { zp as i64 } else { -128 };
-    (v + zp as i64).clamp(lo, 127) as i8
+    let lo = if relu { zp as i32 } else { -128 };
+    scale(acc, mult, shift)
+        .saturating_add(zp as i32)
+        .clamp(lo, 127) as i8
+}
+
+/// `round(acc · mult / 2^(31 − shift))`, half up, saturated to i32.
+#[inline(always)]
+pub fn scale(acc: i32, mult: i32, shift: i8) -> i32 {
+    let prod = acc as i64 * mult as i64;
+    let shift = shift as i32;
+    if shift <= -2 {
+        // prod >> (30 − shift) is the high word shifted by −2 − shift (0..=29).
+        let r = ((prod >> 32) as i32) >> (-2 - shift).min(31);
+        (r >> 1) + (r & 1)
+    } else {
+        let r = prod >> (30 - shift).clamp(0, 62);
+        ((r >> 1) + (r & 1)).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    }
 }
 
 /// `(mult, shift)` with `mult · 2^(shift − 31) ≈ m`, `mult` in [2^30, 2^31): frexp as CMSIS-NN and
@@ -59,6 +76,7 @@ mod tests {
         let (m, s) = quantize_multiplier(0.25);
         assert_eq!(requantize(10, m, s, 0, false), 3); // 2.5 rounds half up
         assert_eq!(requantize(-10, m, s, 0, false), -2); // −2.5 rounds half up
+        assert_eq!(requantize(9, m, s, 0, false), 2);
         assert_eq!(requantize(1000, m, s, 5, false), 127);
         assert_eq!(requantize(-1000, m, s, 5, false), -128);
         assert_eq!(requantize(-40, m, s, -100, true), -100); // ReLU: clamp at the zero point

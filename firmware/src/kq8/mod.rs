@@ -30,8 +30,9 @@
 //! `−128 + #{k : t[k] ≤ u}`, so the int8 latent follows the quantized standard normal exactly.
 //!
 //! A layer entry (32 bytes): kind u8 (1 dense, 2 table), activation u8 (dense: 0 none, 1 ReLU),
-//! output zero point i8, reserved u8, in u16, out u16, then u32 offsets of weights, bias,
-//! multipliers, shifts, a u16 bias row count and 6 reserved bytes.
+//! output zero point i8, flags u8 (bit 0: every shift ≤ −2, so the multiply's high word suffices
+//! — checked on load), in u16, out u16, then u32 offsets of weights, bias, multipliers, shifts, a
+//! u16 bias row count and 6 reserved bytes.
 //! - Dense: `in` and `out` are multiples of 4 (padded with zero weights). Weights are i8 in
 //!   groups of 4 output rows; each group holds `in / 4` blocks of 16 bytes: row r's 4 weights of
 //!   that input block at `4r`. Bias is i32 per output, one row per class for the first layer of a
@@ -58,6 +59,8 @@ pub const KIND_DENSE: u8 = 1;
 pub const KIND_TABLE: u8 = 2;
 pub const ACT_NONE: u8 = 0;
 pub const ACT_RELU: u8 = 1;
+/// Layer flag: every requantization shift is ≤ −2 (the fast path of the DSP kernel).
+pub const FLAG_HIGH_WORD: u8 = 1;
 
 /// The CRC every Keel checksum uses (file and stream frames).
 pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -157,6 +160,7 @@ pub struct LayerEntry {
     pub kind: u8,
     pub act: u8,
     pub out_zp: i8,
+    pub flags: u8,
     pub in_dim: u16,
     pub out_dim: u16,
     pub weights_offset: u32,
@@ -172,6 +176,7 @@ impl LayerEntry {
         b[0] = self.kind;
         b[1] = self.act;
         b[2] = self.out_zp as u8;
+        b[3] = self.flags;
         b[4..6].copy_from_slice(&self.in_dim.to_le_bytes());
         b[6..8].copy_from_slice(&self.out_dim.to_le_bytes());
         b[8..12].copy_from_slice(&self.weights_offset.to_le_bytes());
@@ -187,6 +192,7 @@ impl LayerEntry {
             kind: b[0],
             act: b[1],
             out_zp: b[2] as i8,
+            flags: b[3],
             in_dim: u16_at(b, 4),
             out_dim: u16_at(b, 6),
             weights_offset: u32_at(b, 8),
@@ -205,6 +211,8 @@ pub struct Dense<'a> {
     pub out_dim: usize,
     pub relu: bool,
     pub out_zp: i8,
+    /// Every shift is ≤ −2 (verified when the model was parsed).
+    pub high_word: bool,
     /// `out × in` i8 in the blocked layout above.
     pub weights: &'a [u8],
     /// `bias_rows × out` i32, little-endian.
@@ -338,6 +346,20 @@ impl<'a> Model<'a> {
                             field: "bias_rows",
                         });
                     }
+                    // The multiplier is mult · 2^(shift − 31): shifts outside −31..=30 are
+                    // nonsense (checked once here; the kernels clamp them anyway).
+                    if d.shift.iter().any(|&s| !(-31..=30).contains(&(s as i8))) {
+                        return Err(Error::BadLayer {
+                            layer: i,
+                            field: "shift",
+                        });
+                    }
+                    if d.high_word && d.shift.iter().any(|&s| s as i8 > -2) {
+                        return Err(Error::BadLayer {
+                            layer: i,
+                            field: "flags",
+                        });
+                    }
                     model.max_in = model.max_in.max(d.in_dim);
                     model.macs += d.macs();
                 }
@@ -408,16 +430,13 @@ impl<'a> Model<'a> {
                     out_dim: n_out,
                     relu: e.act == ACT_RELU,
                     out_zp: e.out_zp,
+                    high_word: e.flags & FLAG_HIGH_WORD != 0,
                     weights: slice(e.weights_offset, n_in * n_out, "weights_offset")?,
                     bias: slice(e.bias_offset, rows * n_out * 4, "bias_offset")?,
                     bias_rows: rows,
                     mult: slice(e.mult_offset, n_out * 4, "mult_offset")?,
                     shift: slice(e.shift_offset, n_out, "shift_offset")?,
                 };
-                // The requantization shifts by 31 − shift: it must stay in 1..=62.
-                if d.shift.iter().any(|&s| !(-31..=30).contains(&(s as i8))) {
-                    return Err(bad("shift"));
-                }
                 Ok(Layer::Dense(d))
             }
             KIND_TABLE => {

@@ -88,6 +88,11 @@ pub fn write<W: Write>(out: &mut W, spec: &Spec) -> Result<usize, Error> {
                     kind: KIND_DENSE,
                     act: if d.relu { ACT_RELU } else { ACT_NONE },
                     out_zp: d.out_zp,
+                    flags: if d.shift.iter().all(|&s| s <= -2) {
+                        FLAG_HIGH_WORD
+                    } else {
+                        0
+                    },
                     in_dim: n_in as u16,
                     out_dim: n_out as u16,
                     weights_offset: at as u32,

@@ -1,8 +1,8 @@
+use anyhow::{bail, Context, Result};
+use clap::Args;
 use keel_runtime::output::Destination;
 use keel_runtime::quantize::{quantize_generator, Options, Report};
 use keel_runtime::Generator;
-use anyhow::{bail, Context, Result};
-use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -31,8 +31,13 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         bail!("--out {}: name the file *.kq8", a.out.display());
     }
     let g = Generator::load(&a.model)?;
-    let opt = Options { calib: a.calib, eval: a.eval, seed: a.seed };
-    let (bytes, report) = quantize_generator(&g, &opt).with_context(|| format!("{}", a.model.display()))?;
+    let opt = Options {
+        calib: a.calib,
+        eval: a.eval,
+        seed: a.seed,
+    };
+    let (bytes, report) =
+        quantize_generator(&g, &opt).with_context(|| format!("{}", a.model.display()))?;
     let out = a.out.to_string_lossy().into_owned();
     let mut dest = Destination::open(&out)?;
     dest.write_bytes(&bytes)?;
@@ -56,7 +61,10 @@ fn print_report(r: &Report, out: &std::path::Path) {
         r.calib_per_class,
         r.eval_per_class
     );
-    println!("float graph as read vs tract: max |diff| {:.2e}", r.float_vs_tract);
+    println!(
+        "float graph as read vs tract: max |diff| {:.2e}",
+        r.float_vs_tract
+    );
     println!("{:<28} {:>8} {:>12}", "int8 layer", "MACs", "SQNR (dB)");
     for l in &r.layers {
         println!("{:<28} {:>8} {:>12.1}", l.layer, l.macs, l.sqnr_db);

@@ -63,22 +63,33 @@ pub struct Program {
 /// What a graph value is, as far as the program is concerned.
 #[derive(Debug, Clone)]
 enum Val {
-    Const { data: Vec<f32>, shape: Vec<usize> },
+    Const {
+        data: Vec<f32>,
+        shape: Vec<usize>,
+    },
     /// `expr` applied to the activation produced when the program had `at` layers.
-    Act { at: usize, expr: Expr },
+    Act {
+        at: usize,
+        expr: Expr,
+    },
     ClassInput,
     /// Concat(z, class) along the feature axis.
     ZAndClass,
 }
 
-const HANDLED: &str = "MatMul, Gemm, Add, Sub, Mul, Div, BatchNormalization, Relu, LeakyRelu, Tanh, \
+const HANDLED: &str =
+    "MatMul, Gemm, Add, Sub, Mul, Div, BatchNormalization, Relu, LeakyRelu, Tanh, \
 Sigmoid, Reshape, Flatten, Identity, Dropout, Constant, and Concat of the inputs";
 
 impl Program {
     /// Reads the program from a Keel generator's graph (`latent`, `classes` from its metadata).
     pub fn from_onnx(model: &pb::ModelProto, latent: usize, classes: usize) -> Result<Program> {
         let graph = model.graph.as_ref().ok_or_else(|| anyhow!("no graph"))?;
-        let mut prog = Program { latent, classes, layers: Vec::new() };
+        let mut prog = Program {
+            latent,
+            classes,
+            layers: Vec::new(),
+        };
         let mut vals: HashMap<String, Val> = HashMap::new();
         let resolver = tract_onnx::data_resolver::default();
         for t in &graph.initializer {
@@ -89,7 +100,10 @@ impl Program {
                 continue;
             }
             let v = match input.name.as_str() {
-                crate::meta::INPUT_Z => Val::Act { at: 0, expr: Expr::X },
+                crate::meta::INPUT_Z => Val::Act {
+                    at: 0,
+                    expr: Expr::X,
+                },
                 crate::meta::INPUT_CLASS => Val::ClassInput,
                 other => bail!("unexpected graph input `{other}`"),
             };
@@ -103,7 +117,11 @@ impl Program {
                 vals.insert(name.clone(), out);
             }
         }
-        let out_name = &graph.output.first().ok_or_else(|| anyhow!("no graph output"))?.name;
+        let out_name = &graph
+            .output
+            .first()
+            .ok_or_else(|| anyhow!("no graph output"))?
+            .name;
         match vals.get(out_name) {
             Some(Val::Act { at, expr }) => {
                 prog.materialize(*at, expr)?;
@@ -143,8 +161,12 @@ impl Program {
         resolver: &dyn tract_onnx::data_resolver::ModelDataResolver,
     ) -> Result<Val> {
         let arg = |i: usize| -> Result<&Val> {
-            let name = node.input.get(i).ok_or_else(|| anyhow!("missing input {i}"))?;
-            vals.get(name).ok_or_else(|| anyhow!("input `{name}` is not computed before use"))
+            let name = node
+                .input
+                .get(i)
+                .ok_or_else(|| anyhow!("missing input {i}"))?;
+            vals.get(name)
+                .ok_or_else(|| anyhow!("input `{name}` is not computed before use"))
         };
         let scalar = |v: &Val| match v {
             Val::Const { data, .. } if data.len() == 1 => Some(data[0]),
@@ -169,10 +191,15 @@ impl Program {
             "Reshape" | "Flatten" => match arg(0)? {
                 Val::Const { data, .. } => {
                     let shape = match arg(1) {
-                        Ok(Val::Const { data: s, .. }) => s.iter().map(|&d| d.max(1.0) as usize).collect(),
+                        Ok(Val::Const { data: s, .. }) => {
+                            s.iter().map(|&d| d.max(1.0) as usize).collect()
+                        }
                         _ => vec![data.len()],
                     };
-                    Val::Const { data: data.clone(), shape }
+                    Val::Const {
+                        data: data.clone(),
+                        shape,
+                    }
                 }
                 // On an activation [batch, D] a reshape to [batch, D] (or flatten) changes nothing.
                 v @ Val::Act { .. } => v.clone(),
@@ -181,7 +208,14 @@ impl Program {
             "Concat" => {
                 let names: Vec<&Val> = (0..node.input.len()).map(arg).collect::<Result<_>>()?;
                 match names.as_slice() {
-                    [Val::Act { at: 0, expr: Expr::X }, Val::ClassInput] if self.layers.is_empty() => Val::ZAndClass,
+                    [Val::Act {
+                        at: 0,
+                        expr: Expr::X,
+                    }, Val::ClassInput]
+                        if self.layers.is_empty() =>
+                    {
+                        Val::ZAndClass
+                    }
                     _ => bail!("only Concat(z, class) is supported"),
                 }
             }
@@ -192,10 +226,17 @@ impl Program {
                     _ => bail!("the weight is not a constant matrix"),
                 };
                 let trans_b = op == "Gemm" && int_attr(node, "transB") == Some(1);
-                if op == "Gemm" && (float_attr(node, "alpha").unwrap_or(1.0) != 1.0 || int_attr(node, "transA") == Some(1)) {
+                if op == "Gemm"
+                    && (float_attr(node, "alpha").unwrap_or(1.0) != 1.0
+                        || int_attr(node, "transA") == Some(1))
+                {
                     bail!("Gemm with alpha ≠ 1 or transA");
                 }
-                let (k, n) = if trans_b { (shape[1], shape[0]) } else { (shape[0], shape[1]) };
+                let (k, n) = if trans_b {
+                    (shape[1], shape[0])
+                } else {
+                    (shape[0], shape[1])
+                };
                 let at = |i: usize, o: usize| if trans_b { w[o * k + i] } else { w[i * n + o] };
                 let (in_dim, class_rows) = match &x {
                     Val::ZAndClass => (self.latent, self.classes),
@@ -211,9 +252,15 @@ impl Program {
                 let mut d = Dense {
                     in_dim,
                     out_dim: n,
-                    w: (0..n).flat_map(|o| (0..in_dim).map(move |i| (o, i))).map(|(o, i)| at(i, o)).collect(),
+                    w: (0..n)
+                        .flat_map(|o| (0..in_dim).map(move |i| (o, i)))
+                        .map(|(o, i)| at(i, o))
+                        .collect(),
                     b: vec![0.0; n],
-                    class_w: (0..class_rows).flat_map(|c| (0..n).map(move |o| (c, o))).map(|(c, o)| at(in_dim + c, o)).collect(),
+                    class_w: (0..class_rows)
+                        .flat_map(|c| (0..n).map(move |o| (c, o)))
+                        .map(|(c, o)| at(in_dim + c, o))
+                        .collect(),
                 };
                 if op == "Gemm" && node.input.len() > 2 {
                     let beta = float_attr(node, "beta").unwrap_or(1.0);
@@ -221,7 +268,10 @@ impl Program {
                     d.b.iter_mut().zip(bias).for_each(|(b, c)| *b += beta * c);
                 }
                 self.layers.push(Layer::Dense(d));
-                Val::Act { at: self.layers.len(), expr: Expr::X }
+                Val::Act {
+                    at: self.layers.len(),
+                    expr: Expr::X,
+                }
             }
             "Add" | "Sub" | "Mul" | "Div" => {
                 let (a, b) = (arg(0)?.clone(), arg(1)?.clone());
@@ -243,21 +293,37 @@ impl Program {
                     }
                 }
                 match (act(&a), act(&b), scalar(&a), scalar(&b)) {
-                    (Some((i, ea)), Some((j, eb)), _, _) if i == j => Val::Act { at: i, expr: combine(op, ea, eb)? },
-                    (Some((i, e)), None, _, Some(c)) => Val::Act { at: i, expr: combine(op, e, Expr::Const(c))? },
-                    (None, Some((i, e)), Some(c), _) => Val::Act { at: i, expr: combine(op, Expr::Const(c), e)? },
+                    (Some((i, ea)), Some((j, eb)), _, _) if i == j => Val::Act {
+                        at: i,
+                        expr: combine(op, ea, eb)?,
+                    },
+                    (Some((i, e)), None, _, Some(c)) => Val::Act {
+                        at: i,
+                        expr: combine(op, e, Expr::Const(c))?,
+                    },
+                    (None, Some((i, e)), Some(c), _) => Val::Act {
+                        at: i,
+                        expr: combine(op, Expr::Const(c), e)?,
+                    },
                     _ => bail!("{op} of these operands is not element-wise on one activation"),
                 }
             }
             "BatchNormalization" => {
                 let eps = float_attr(node, "epsilon").unwrap_or(1e-5);
                 let v = arg(0)?.clone();
-                let p: Vec<Vec<f32>> = (1..5).map(|i| arg(i).and_then(|c| per_channel(c, 0))).collect::<Result<_>>()?;
-                let d = self.dense_of(&v).ok_or_else(|| anyhow!("BatchNormalization not straight after a dense layer"))?;
-                for o in 0..d.out_dim {
-                    let (gamma, beta, mean, var) = (p[0][o], p[1][o], p[2][o], p[3][o]);
+                let not_after_dense =
+                    || anyhow!("BatchNormalization not straight after a dense layer");
+                let n = self.dense_of(&v).ok_or_else(not_after_dense)?.out_dim;
+                let p: Vec<Vec<f32>> = (1..5)
+                    .map(|i| arg(i).and_then(|c| per_channel(c, n)))
+                    .collect::<Result<_>>()?;
+                let d = self.dense_of(&v).ok_or_else(not_after_dense)?;
+                let params = p[0].iter().zip(&p[1]).zip(&p[2]).zip(&p[3]);
+                for (o, (((gamma, beta), mean), var)) in params.enumerate() {
                     let s = gamma / (var + eps).sqrt();
-                    d.w[o * d.in_dim..(o + 1) * d.in_dim].iter_mut().for_each(|w| *w *= s);
+                    d.w[o * d.in_dim..(o + 1) * d.in_dim]
+                        .iter_mut()
+                        .for_each(|w| *w *= s);
                     d.b[o] = (d.b[o] - mean) * s + beta;
                     for c in 0..d.class_w.len() / d.out_dim {
                         d.class_w[c * d.out_dim + o] *= s;
@@ -276,18 +342,28 @@ impl Program {
                         let a = float_attr(node, "alpha").unwrap_or(0.01);
                         Expr::Add(
                             Box::new(Expr::Mul(Box::new(Expr::Const(a)), Box::new(e.clone()))),
-                            Box::new(Expr::Mul(Box::new(Expr::Const(1.0 - a)), Box::new(e.wrap(Expr::Relu)))),
+                            Box::new(Expr::Mul(
+                                Box::new(Expr::Const(1.0 - a)),
+                                Box::new(e.wrap(Expr::Relu)),
+                            )),
                         )
                     }
                 };
                 Val::Act { at, expr }
             }
-            other => bail!("keel-run quantize cannot quantize the ONNX op `{other}`; it handles {HANDLED}"),
+            other => bail!(
+                "keel-run quantize cannot quantize the ONNX op `{other}`; it handles {HANDLED}"
+            ),
         })
     }
 
     /// Runs one sample; `observe(k, values)` sees stage 0 (the latent) and every layer's output.
-    pub fn run(&self, z: &[f32], class: Option<usize>, mut observe: impl FnMut(usize, &[f32])) -> Vec<f32> {
+    pub fn run(
+        &self,
+        z: &[f32],
+        class: Option<usize>,
+        mut observe: impl FnMut(usize, &[f32]),
+    ) -> Vec<f32> {
         let mut x = z.to_vec();
         observe(0, &x);
         for (k, layer) in self.layers.iter().enumerate() {
@@ -296,7 +372,8 @@ impl Program {
                     x = (0..d.out_dim)
                         .map(|o| {
                             let row = &d.w[o * d.in_dim..(o + 1) * d.in_dim];
-                            let mut acc = d.b[o] + row.iter().zip(&x).map(|(w, v)| w * v).sum::<f32>();
+                            let mut acc =
+                                d.b[o] + row.iter().zip(&x).map(|(w, v)| w * v).sum::<f32>();
                             if let Some(c) = class.filter(|_| !d.class_w.is_empty()) {
                                 acc += d.class_w[c * d.out_dim + o];
                             }
@@ -317,7 +394,10 @@ fn combine(op: &str, a: Expr, b: Expr) -> Result<Expr> {
     Ok(match (op, *b) {
         ("Add", b) => Expr::Add(a, Box::new(b)),
         ("Mul", b) => Expr::Mul(a, Box::new(b)),
-        ("Sub", b) => Expr::Add(a, Box::new(Expr::Mul(Box::new(Expr::Const(-1.0)), Box::new(b)))),
+        ("Sub", b) => Expr::Add(
+            a,
+            Box::new(Expr::Mul(Box::new(Expr::Const(-1.0)), Box::new(b))),
+        ),
         ("Div", Expr::Const(c)) => Expr::Mul(a, Box::new(Expr::Const(1.0 / c))),
         _ => bail!("{op} between two activations"),
     })
@@ -332,7 +412,10 @@ fn per_channel(v: &Val, n: usize) -> Result<Vec<f32>> {
     }
 }
 
-fn constant(resolver: &dyn tract_onnx::data_resolver::ModelDataResolver, t: &pb::TensorProto) -> Result<Val> {
+fn constant(
+    resolver: &dyn tract_onnx::data_resolver::ModelDataResolver,
+    t: &pb::TensorProto,
+) -> Result<Val> {
     let tensor = tract_onnx::tensor::load_tensor(resolver, t, None)
         .map_err(|e| anyhow!("cannot read tensor `{}`: {e}", t.name))?;
     let shape = tensor.shape().to_vec();

@@ -22,8 +22,34 @@ impl Affine {
         Affine { scale, zp }
     }
 
+    /// The mapping of `values` that minimises the squared quantization error: min/max, or a
+    /// narrower range when clipping a few outliers buys more resolution for the rest.
+    pub fn calibrate(values: &[f32]) -> Affine {
+        let (min, max) = values
+            .iter()
+            .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let mut best = (f64::INFINITY, Affine::from_range(min, max));
+        for step in 0..=24 {
+            let f = 1.0 - step as f32 * 0.03;
+            for (lo, hi) in [(min * f, max * f), (min, max * f), (min * f, max)] {
+                let a = Affine::from_range(lo, hi);
+                let err: f64 = values
+                    .iter()
+                    .map(|&v| (v - a.dequantize(a.quantize(v))) as f64)
+                    .map(|e| e * e)
+                    .sum();
+                if err < best.0 {
+                    best = (err, a);
+                }
+            }
+        }
+        best.1
+    }
+
     pub fn quantize(&self, v: f32) -> i8 {
-        (v / self.scale + self.zp as f32).round().clamp(-128.0, 127.0) as i8
+        (v / self.scale + self.zp as f32)
+            .round()
+            .clamp(-128.0, 127.0) as i8
     }
 
     pub fn dequantize(&self, q: i8) -> f32 {
@@ -50,7 +76,13 @@ pub struct QDense {
 #[derive(Debug, Clone)]
 pub enum QLayer {
     Dense(QDense),
-    Table { width: usize, real: usize, out: Affine, table: [i8; 256], what: String },
+    Table {
+        width: usize,
+        real: usize,
+        out: Affine,
+        table: [i8; 256],
+        what: String,
+    },
 }
 
 /// The int8 program and, for each of its layers, the float stage it approximates.
@@ -75,12 +107,17 @@ fn pad4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
 
-/// Quantizes `prog` given each float stage's (min, max): stage 0 is the latent, `k + 1` the
-/// output of float layer `k`. A ReLU straight after a dense layer is fused into it.
-pub fn quantize(prog: &Program, ranges: &[(f32, f32)]) -> QProgram {
-    let affine = |s: usize| Affine::from_range(ranges[s].0, ranges[s].1);
+/// Quantizes `prog` given each float stage's int8 mapping and calibration values: stage 0 is the
+/// latent, `k + 1` the output of float layer `k`. A ReLU straight after a dense layer is fused
+/// into it. Weights are rounded by GPTQ against the (fake-quantized) calibration inputs.
+pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>]) -> QProgram {
+    let affine = |s: usize| stages[s];
     let input = affine(0);
-    let mut q = QProgram { input, layers: Vec::new(), float_stage: Vec::new() };
+    let mut q = QProgram {
+        input,
+        layers: Vec::new(),
+        float_stage: Vec::new(),
+    };
     let mut x = input; // the current activation's mapping
     let mut width = prog.latent;
     let mut k = 0;
@@ -90,7 +127,13 @@ pub fn quantize(prog: &Program, ranges: &[(f32, f32)]) -> QProgram {
                 let relu = matches!(prog.layers.get(k + 1), Some(Layer::Map(Expr::Relu(e))) if **e == Expr::X);
                 let stage = if relu { k + 2 } else { k + 1 };
                 let out = affine(stage);
-                q.layers.push(QLayer::Dense(dense(prog, d, x, out, relu, width)));
+                // What this layer sees on the device: its input after int8 rounding.
+                let seen: Vec<f32> = values[k]
+                    .iter()
+                    .map(|&v| x.dequantize(x.quantize(v)))
+                    .collect();
+                q.layers
+                    .push(QLayer::Dense(dense(prog, d, x, out, relu, width, &seen)));
                 q.float_stage.push(stage);
                 x = out;
                 width = d.out_dim;
@@ -102,7 +145,13 @@ pub fn quantize(prog: &Program, ranges: &[(f32, f32)]) -> QProgram {
                 for (i, t) in table.iter_mut().enumerate() {
                     *t = out.quantize(e.eval(x.dequantize((i as i32 - 128) as i8)));
                 }
-                q.layers.push(QLayer::Table { width: pad4(width), real: width, out, table, what: describe(e) });
+                q.layers.push(QLayer::Table {
+                    width: pad4(width),
+                    real: width,
+                    out,
+                    table,
+                    what: describe(e),
+                });
                 q.float_stage.push(k + 1);
                 x = out;
                 k += 1;
@@ -112,10 +161,22 @@ pub fn quantize(prog: &Program, ranges: &[(f32, f32)]) -> QProgram {
     q
 }
 
-fn dense(prog: &Program, d: &super::graph::Dense, x: Affine, out: Affine, relu: bool, width: usize) -> QDense {
+fn dense(
+    prog: &Program,
+    d: &super::graph::Dense,
+    x: Affine,
+    out: Affine,
+    relu: bool,
+    width: usize,
+    inputs: &[f32],
+) -> QDense {
     let (n_in, n_out) = (pad4(d.in_dim), pad4(d.out_dim));
     debug_assert_eq!(width, d.in_dim);
-    let rows = if d.class_w.is_empty() { 1 } else { prog.classes };
+    let rows = if d.class_w.is_empty() {
+        1
+    } else {
+        prog.classes
+    };
     let mut q = QDense {
         in_dim: n_in,
         out_dim: n_out,
@@ -128,13 +189,23 @@ fn dense(prog: &Program, d: &super::graph::Dense, x: Affine, out: Affine, relu: 
         mult: vec![0; n_out],
         shift: vec![0; n_out],
     };
+    let scales: Vec<f32> = (0..d.out_dim)
+        .map(|o| {
+            let wmax = d.w[o * d.in_dim..(o + 1) * d.in_dim]
+                .iter()
+                .fold(0f32, |m, w| m.max(w.abs()));
+            if wmax > 0.0 {
+                wmax / 127.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let rounded = super::gptq::round_weights(&d.w, d.out_dim, d.in_dim, &scales, inputs);
     for o in 0..d.out_dim {
-        let row = &d.w[o * d.in_dim..(o + 1) * d.in_dim];
-        let wmax = row.iter().fold(0f32, |m, w| m.max(w.abs()));
-        let s_w = if wmax > 0.0 { wmax / 127.0 } else { 1.0 };
+        let s_w = scales[o];
         let mut sum = 0i64;
-        for (i, w) in row.iter().enumerate() {
-            let v = (w / s_w).round().clamp(-127.0, 127.0) as i8;
+        for (i, &v) in rounded[o * d.in_dim..(o + 1) * d.in_dim].iter().enumerate() {
             q.weights[o * n_in + i] = v;
             sum += v as i64;
         }

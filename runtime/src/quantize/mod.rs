@@ -1,6 +1,7 @@
 //! `keel-run quantize`: an exported generator → an int8 `.kq8` for the firmware, with the error it
 //! costs measured on held-out latents by the firmware library's own code.
 
+mod gptq;
 mod graph;
 mod int8;
 mod modes;
@@ -71,18 +72,31 @@ pub fn quantize_generator(g: &Generator, opt: &Options) -> Result<(Vec<u8>, Repo
         .collect();
     let class_of = |c: usize| (classes > 0).then_some(c);
     let float_vs_tract = check_against_tract(g, &prog, &rows[..rows.len().min(256)])?;
-    let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); prog.layers.len() + 1];
-    for (c, z) in &rows {
-        prog.run(z, class_of(*c), |s, v| {
-            for &x in v {
-                ranges[s] = (ranges[s].0.min(x), ranges[s].1.max(x));
-            }
-        });
+    // Every stage's values on the calibration set (strided down to a bounded sample).
+    let mut values: Vec<Vec<f32>> = vec![Vec::new(); prog.layers.len() + 1];
+    let stride = (rows.len() / 4000).max(1);
+    for (c, z) in rows.iter().step_by(stride) {
+        prog.run(z, class_of(*c), |s, v| values[s].extend_from_slice(v));
     }
-    if ranges.iter().flat_map(|r| [r.0, r.1]).any(|v| !v.is_finite()) {
+    if values.iter().flatten().any(|v| !v.is_finite()) {
         bail!("the float model produces NaN or infinite activations on calibration latents");
     }
-    let q = int8::quantize(&prog, &ranges);
+    // The latent is not clipped by the error criterion: its range is the prior's own.
+    let stages: Vec<Affine> = values
+        .iter()
+        .enumerate()
+        .map(|(s, v)| {
+            if s == 0 {
+                Affine::from_range(
+                    v.iter().copied().fold(0., f32::min),
+                    v.iter().copied().fold(0., f32::max),
+                )
+            } else {
+                Affine::calibrate(v)
+            }
+        })
+        .collect();
+    let q = int8::quantize(&prog, &stages, &values);
 
     let provenance = serde_json::json!({
         "producer": format!("keel-run {}", env!("CARGO_PKG_VERSION")),
@@ -92,7 +106,8 @@ pub fn quantize_generator(g: &Generator, opt: &Options) -> Result<(Vec<u8>, Repo
         "calibration": { "per_class": opt.calib, "seed": opt.seed },
     });
     let bytes = write_kq8(&q, g, provenance.to_string().as_bytes())?;
-    let model = Model::parse(&bytes).map_err(|e| anyhow!("the written .kq8 does not read back: {e}"))?;
+    let model =
+        Model::parse(&bytes).map_err(|e| anyhow!("the written .kq8 does not read back: {e}"))?;
 
     let mut report = Report {
         source: g.path.display().to_string(),
@@ -117,7 +132,9 @@ fn check_against_tract(g: &Generator, prog: &Program, rows: &[(usize, Vec<f32>)]
     let z: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().copied()).collect();
     let onehot = (classes > 0).then(|| {
         let mut v = vec![0f32; batch * classes];
-        rows.iter().enumerate().for_each(|(i, r)| v[i * classes + r.0] = 1.0);
+        rows.iter()
+            .enumerate()
+            .for_each(|(i, r)| v[i * classes + r.0] = 1.0);
         v
     });
     let plan = g.plan(batch)?;
@@ -165,10 +182,18 @@ fn write_kq8(q: &QProgram, g: &Generator, provenance: &[u8]) -> Result<Vec<u8>> 
                 mult: &d.mult,
                 shift: &d.shift,
             }),
-            QLayer::Table { width, table, .. } => LayerSpec::Table { width: *width, table },
+            QLayer::Table { width, table, .. } => LayerSpec::Table {
+                width: *width,
+                table,
+            },
         })
         .collect();
-    let too_big = |what| anyhow!("{what} does not fit the .kq8 format (max {})", kq8::MAX_WIDTH);
+    let too_big = |what| {
+        anyhow!(
+            "{what} does not fit the .kq8 format (max {})",
+            kq8::MAX_WIDTH
+        )
+    };
     let spec = Spec {
         latent: u16::try_from(meta.latent).map_err(|_| too_big("latent"))?,
         classes: u16::try_from(meta.classes.len()).map_err(|_| too_big("classes"))?,
@@ -189,11 +214,26 @@ fn write_kq8(q: &QProgram, g: &Generator, provenance: &[u8]) -> Result<Vec<u8>> 
 }
 
 /// Per-layer and end-to-end SQNR on held-out latents, and mode scores where the data has modes.
-fn evaluate(model: &Model, q: &QProgram, prog: &Program, g: &Generator, opt: &Options, r: &mut Report) -> Result<()> {
+fn evaluate(
+    model: &Model,
+    q: &QProgram,
+    prog: &Program,
+    g: &Generator,
+    opt: &Options,
+    r: &mut Report,
+) -> Result<()> {
     let meta = &g.meta;
     let classes = meta.classes.len();
-    let (mut a, mut b, mut x16) = (vec![0i8; model.max_width], vec![0i8; model.max_width], vec![0u32; model.max_in / 2]);
-    let mut arena = Arena { a: &mut a, b: &mut b, x16: &mut x16 };
+    let (mut a, mut b, mut x16) = (
+        vec![0i8; model.max_width],
+        vec![0i8; model.max_width],
+        vec![0u32; model.max_in / 2],
+    );
+    let mut arena = Arena {
+        a: &mut a,
+        b: &mut b,
+        x16: &mut x16,
+    };
     let eval_seed = opt.seed.wrapping_add(1);
     let n_layers = q.layers.len();
     let (mut signal, mut noise) = (vec![0f64; n_layers], vec![0f64; n_layers]);
@@ -204,16 +244,23 @@ fn evaluate(model: &Model, q: &QProgram, prog: &Program, g: &Generator, opt: &Op
         for i in 0..opt.eval {
             let mut stages: Vec<Vec<i8>> = vec![Vec::new(); n_layers + 1];
             let out = model
-                .generate_observed(c as u16, eval_seed, i as u32, &mut arena, Kernel::best(), |s, v| {
-                    stages[s] = v.to_vec()
-                })
+                .generate_observed(
+                    c as u16,
+                    eval_seed,
+                    i as u32,
+                    &mut arena,
+                    Kernel::best(),
+                    |s, v| stages[s] = v.to_vec(),
+                )
                 .map_err(|e| anyhow!("int8 inference failed: {e}"))?;
             for (k, v) in out.iter().enumerate() {
                 int8_real.push(model.to_real(k / (out_len / meta.output_shape[0]), *v));
             }
             let z: Vec<f32> = stages[0].iter().map(|&v| q.input.dequantize(v)).collect();
             let mut floats: Vec<Vec<f32>> = vec![Vec::new(); prog.layers.len() + 1];
-            prog.run(&z, (classes > 0).then_some(c), |s, v| floats[s] = v.to_vec());
+            prog.run(&z, (classes > 0).then_some(c), |s, v| {
+                floats[s] = v.to_vec()
+            });
             for (j, layer) in q.layers.iter().enumerate() {
                 let (out, real) = match layer {
                     QLayer::Dense(d) => (d.out, d.real_out),
@@ -230,17 +277,33 @@ fn evaluate(model: &Model, q: &QProgram, prog: &Program, g: &Generator, opt: &Op
             float_real.extend(prog.run(&zf, (classes > 0).then_some(c), |_, _| {}));
         }
     }
-    meta.denorm.apply(&mut float_real, out_len / meta.output_shape[0]);
-    let db = |s: f64, n: f64| if n == 0.0 { f64::INFINITY } else { 10.0 * (s / n).log10() };
+    meta.denorm
+        .apply(&mut float_real, out_len / meta.output_shape[0]);
+    let db = |s: f64, n: f64| {
+        if n == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (s / n).log10()
+        }
+    };
     for (j, layer) in q.layers.iter().enumerate() {
         let (name, macs) = match layer {
             QLayer::Dense(d) => (
-                format!("dense {}→{}{}", d.real_in, d.real_out, if d.relu { " + relu" } else { "" }),
+                format!(
+                    "dense {}→{}{}",
+                    d.real_in,
+                    d.real_out,
+                    if d.relu { " + relu" } else { "" }
+                ),
                 d.real_in * d.real_out,
             ),
             QLayer::Table { what, real, .. } => (format!("table {what} ×{real}"), 0),
         };
-        r.layers.push(LayerReport { layer: name, macs, sqnr_db: db(signal[j], noise[j]) });
+        r.layers.push(LayerReport {
+            layer: name,
+            macs,
+            sqnr_db: db(signal[j], noise[j]),
+        });
     }
     r.sqnr_db = r.layers.last().map_or(0.0, |l| l.sqnr_db);
     if let (Some(modes), 2) = (&meta.modes, out_len) {

@@ -17,7 +17,8 @@ pub fn mode_score(points: &[f32], m: &Modes) -> ModeScore {
     let mut hq = 0usize;
     for p in points.chunks_exact(2) {
         let d2 = |c: &[f64; 2]| (p[0] as f64 - c[0]).powi(2) + (p[1] as f64 - c[1]).powi(2);
-        let nearest = (0..m.centres.len()).min_by(|&a, &b| d2(&m.centres[a]).total_cmp(&d2(&m.centres[b])));
+        let nearest =
+            (0..m.centres.len()).min_by(|&a, &b| d2(&m.centres[a]).total_cmp(&d2(&m.centres[b])));
         if let Some(k) = nearest.filter(|&k| d2(&m.centres[k]).sqrt() <= 3.0 * m.std) {
             captured[k] = true;
             hq += 1;
