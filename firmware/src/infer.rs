@@ -27,11 +27,12 @@ impl Model<'_> {
         arena: &'s mut Arena<'_>,
         kernel: Kernel,
     ) -> Result<&'s [i8], Error> {
-        self.generate_observed(class, seed, index, arena, kernel, |_, _| {})
+        self.generate_observed(class, seed, index, arena, kernel, &mut |_, _| {})
     }
 
     /// [`Model::generate`], showing `observe` each stage: 0 is the latent, `k + 1` the output of
-    /// layer `k` (padded width). The quantizer measures per-layer error with it.
+    /// layer `k` (padded width). The quantizer measures per-layer error with it. (`dyn`, so this
+    /// loop is compiled once, with this crate's optimisation level, not in every caller.)
     pub fn generate_observed<'s>(
         &self,
         class: u16,
@@ -39,7 +40,7 @@ impl Model<'_> {
         index: u32,
         arena: &'s mut Arena<'_>,
         kernel: Kernel,
-        mut observe: impl FnMut(usize, &[i8]),
+        observe: &mut dyn FnMut(usize, &[i8]),
     ) -> Result<&'s [i8], Error> {
         let h = &self.header;
         let have = arena.a.len().min(arena.b.len());

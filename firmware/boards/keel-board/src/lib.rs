@@ -123,7 +123,7 @@ fn bench(model: &Model, arena: &mut Arena, counter: &Counter) -> Result<(), i32>
             let mut last = counter.now();
             let t0 = last;
             let out = model
-                .generate_observed(0, SEED, i, arena, kernel, |stage, _| {
+                .generate_observed(0, SEED, i, arena, kernel, &mut |stage, _| {
                     let now = counter.now();
                     if stage > 0 {
                         layer_ticks[stage - 1] += Counter::diff(last, now);

@@ -29,7 +29,7 @@ pub fn paint() {
 /// Bytes of stack ever used since [`paint`].
 pub fn high_water() -> u32 {
     let top = core::ptr::addr_of!(_stack_start) as usize;
-    let mut p = core::ptr::addr_of!(__sheap).cast_const();
+    let mut p = core::ptr::addr_of!(__sheap);
     // SAFETY: reads words of the stack region below the stack pointer.
     unsafe {
         while (p as usize) < top && p.read_volatile() == PAINT {
