@@ -250,7 +250,7 @@ fn evaluate(
                     i as u32,
                     &mut arena,
                     Kernel::best(),
-                    |s, v| stages[s] = v.to_vec(),
+                    &mut |s: usize, v: &[i8]| stages[s] = v.to_vec(),
                 )
                 .map_err(|e| anyhow!("int8 inference failed: {e}"))?;
             for (k, v) in out.iter().enumerate() {
