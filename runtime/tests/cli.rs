@@ -343,3 +343,84 @@ fn no_burn_in_the_runtime_dependency_tree() {
     let burn: Vec<&str> = tree.lines().filter(|l| l.starts_with("burn")).collect();
     assert!(burn.is_empty(), "burn in keel-runtime's tree: {burn:?}");
 }
+
+#[test]
+fn quantize_writes_a_kq8_that_info_reads_and_reports_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.kq8");
+    let report = dir.path().join("report.json");
+    let o = keel_run(&[
+        "quantize",
+        fixture().to_str().unwrap(),
+        "--calib",
+        "200",
+        "--eval",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("end to end") && text.contains("SQNR"),
+        "{text}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(r["sqnr_db"].as_f64().unwrap() > 20.0, "{r}");
+    assert_eq!(r["layers"].as_array().unwrap().len(), 4);
+    let info = keel_run(&["info", out.to_str().unwrap(), "--json"]);
+    assert!(info.status.success(), "{}", stderr(&info));
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["latent"], 2);
+    assert_eq!(v["macs_per_sample"], 4 * 128 + 128 * 128 * 2 + 128 * 4);
+    assert_eq!(v["provenance"]["calibration"]["per_class"], 200);
+
+    // One flipped byte in the weights: refused with the file named, nothing else touched.
+    let mut bytes = std::fs::read(&out).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    let bad = dir.path().join("bad.kq8");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = keel_run(&["info", bad.to_str().unwrap()]);
+    assert_error(&o, "checksum mismatch");
+    assert_error(&o, "bad.kq8");
+}
+
+#[test]
+fn quantize_refuses_what_it_cannot_quantize_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // An op the int8 program has no kernel for, named in the error.
+    let model = write_model(dir.path(), "sin.onnx", |m| {
+        let g = m.graph.as_mut().unwrap();
+        let relu = g.node.iter_mut().find(|n| n.op_type == "Relu").unwrap();
+        relu.op_type = "Sin".into();
+    });
+    let out = dir.path().join("x.kq8");
+    let o = keel_run(&[
+        "quantize",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_error(&o, "`Sin`");
+    // Not a .kq8 name; zero calibration.
+    let o = keel_run(&[
+        "quantize",
+        fixture().to_str().unwrap(),
+        "--out",
+        dir.path().join("x.bin").to_str().unwrap(),
+    ]);
+    assert_error(&o, "*.kq8");
+    let o = keel_run(&[
+        "quantize",
+        fixture().to_str().unwrap(),
+        "--calib",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_error(&o, "--calib");
+    assert_files(dir.path(), &["sin.onnx"]);
+}

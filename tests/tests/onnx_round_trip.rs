@@ -1,15 +1,13 @@
 //! The generator leaves burn as ONNX and comes back: the trainer's own module, tract (keel-run), and
 //! the model burn-onnx's importer regenerated from the same file (build.rs) agree on the same latents.
 
-use burn::tensor::{Device, Tensor, TensorData};
+mod common;
+
+use burn::tensor::Device;
+use common::*;
 use keel_runtime::generate::latent;
-use keel_trainer::config::ConfigBuilder;
-use keel_trainer::data::Normalizer;
-use keel_trainer::export::{export_generator, ExportInfo};
 use keel_trainer::model::generator::GenMode;
-use keel_trainer::model::Generator;
-use keel_trainer::run::{load_generator, GeneratorMeta};
-use rand::SeedableRng;
+use keel_trainer::run::load_generator;
 use std::path::{Path, PathBuf};
 
 #[allow(dead_code, clippy::all)]
@@ -28,22 +26,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
-}
-
-fn latents(rows: usize, width: usize, seed: u64) -> Vec<f32> {
-    let mut z = vec![0f32; rows * width];
-    for (i, r) in z.chunks_exact_mut(width).enumerate() {
-        latent(seed, 0, i as u64, r);
-    }
-    z
-}
-
-fn tensor(v: &[f32], rows: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(v.to_vec(), [rows, v.len() / rows]), device)
-}
-
-fn values(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
@@ -98,82 +80,13 @@ fn trainer_tract_and_reimported_burn_agree_on_the_committed_fixtures() {
     }
 }
 
-fn meta(output_dim: usize, classes: &[&str]) -> GeneratorMeta {
-    GeneratorMeta {
-        dataset: "test".into(),
-        output_dim,
-        columns: (0..output_dim).map(|i| format!("c{i}")).collect(),
-        classes: classes.iter().map(|s| s.to_string()).collect(),
-        normalizer: Normalizer {
-            mean: (0..output_dim).map(|i| i as f64).collect(),
-            std: vec![2.0; output_dim],
-        },
-        mixture: None,
-        seed: 5,
-        step: 0,
-    }
-}
-
-/// A generator with moved BatchNorm statistics, so inference-mode BN is not the identity.
-fn generator(
-    settings: &[&str],
-    classes: usize,
-    output_dim: usize,
-) -> (keel_trainer::config::TrainConfig, Generator) {
-    let mut b = ConfigBuilder::new().recipe("stable").unwrap();
-    for s in settings {
-        b = b.set(s).unwrap();
-    }
-    let cfg = b.build().unwrap();
-    let device = Device::flex();
-    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
-    let g = Generator::new(&cfg.model, classes, output_dim, &mut rng, &device);
-    for step in 0..5 {
-        let z = latents(32, g.input_dim, 100 + step);
-        let train = GenMode {
-            train: true,
-            update_stats: true,
-            noise: None,
-        };
-        let _ = g.forward(tensor(&z, 32, &device), train);
-    }
-    (cfg, g)
-}
-
 #[test]
 fn every_generator_shape_exports_and_tract_matches_burn() {
-    let cases: [(&[&str], usize); 4] = [
-        (
-            &[
-                "model.g_batchnorm=true",
-                "model.g_activation=\"leaky-relu\"",
-            ],
-            0,
-        ),
-        (
-            &[
-                "model.g_activation=\"tanh\"",
-                "model.g_depth=2",
-                "model.latent=8",
-            ],
-            0,
-        ),
-        (&["model.g_noise=true", "model.g_width=64"], 0),
-        (&["model.g_batchnorm=true", "model.latent=4"], 3),
-    ];
     let dir = tempfile::tempdir().unwrap();
-    for (i, (settings, classes)) in cases.iter().enumerate() {
+    for (i, (settings, classes)) in SHAPES.iter().enumerate() {
         let (cfg, g) = generator(settings, *classes, 3);
-        let names = ["walk", "run", "jump"];
-        let m = meta(3, &names[..*classes]);
-        let info = ExportInfo {
-            meta: &m,
-            config: &cfg,
-            recipe: "stable",
-            metrics: serde_json::Value::Null,
-        };
         let path = dir.path().join(format!("g{i}.onnx"));
-        std::fs::write(&path, export_generator(&g, &info).unwrap()).unwrap();
+        std::fs::write(&path, export(&cfg, &g, 3, *classes)).unwrap();
         let onnx = keel_runtime::Generator::load(&path).unwrap();
         let device = Device::flex();
         for rows in BATCHES {
@@ -208,16 +121,9 @@ fn every_generator_shape_exports_and_tract_matches_burn() {
 #[test]
 fn conditional_generation_by_class_name_matches_burn_in_real_units() {
     let (cfg, g) = generator(&["model.latent=4"], 3, 2);
-    let m = meta(2, &["walk", "run", "jump"]);
-    let info = ExportInfo {
-        meta: &m,
-        config: &cfg,
-        recipe: "stable",
-        metrics: serde_json::Value::Null,
-    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cond.onnx");
-    std::fs::write(&path, export_generator(&g, &info).unwrap()).unwrap();
+    std::fs::write(&path, export(&cfg, &g, 2, 3)).unwrap();
     let onnx = keel_runtime::Generator::load(&path).unwrap();
     assert_eq!(
         onnx.inputs

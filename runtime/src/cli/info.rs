@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
-    /// The generator (ONNX file written by `keel export`).
+    /// The generator: ONNX from `keel export`, or an int8 `.kq8` from `keel-run quantize`.
     model: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -12,6 +12,9 @@ pub struct InfoArgs {
 }
 
 pub fn run(a: InfoArgs) -> Result<()> {
+    if a.model.extension().and_then(|e| e.to_str()) == Some("kq8") {
+        return kq8(&a);
+    }
     let g = Generator::load(&a.model)?;
     let macs = g.macs_per_sample()?;
     let m = &g.meta;
@@ -73,5 +76,63 @@ pub fn run(a: InfoArgs) -> Result<()> {
             println!("  {k} = {v}");
         }
     }
+    Ok(())
+}
+
+/// A `.kq8`: checked with the firmware's own reader, then its header, layers and provenance.
+fn kq8(a: &InfoArgs) -> Result<()> {
+    use keel_firmware::kq8::Layer;
+    let bytes = keel_runtime::quantize::read_kq8(&a.model)?;
+    let m = keel_firmware::Model::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
+    let h = &m.header;
+    let layers: Vec<String> = (0..h.layer_count)
+        .filter_map(|i| m.layer(i).ok())
+        .map(|l| match l {
+            Layer::Dense(d) => format!(
+                "dense {}x{}{}",
+                d.in_dim,
+                d.out_dim,
+                if d.relu { " + relu" } else { "" }
+            ),
+            Layer::Table { width, .. } => format!("table x{width}"),
+        })
+        .collect();
+    let provenance: serde_json::Value =
+        serde_json::from_slice(m.meta()).unwrap_or(serde_json::Value::Null);
+    let v = serde_json::json!({
+        "model": a.model,
+        "bytes": bytes.len(),
+        "latent": h.latent,
+        "classes": h.classes,
+        "output": [h.channels, h.length],
+        "input_quantization": {"scale": h.input_scale, "zero_point": h.input_zp},
+        "output_quantization": {"scale": h.output_scale, "zero_point": h.output_zp},
+        "layers": layers,
+        "macs_per_sample": m.macs,
+        "arena_bytes": m.arena_bytes(),
+        "provenance": provenance,
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{} (.kq8 version {}, {} bytes, CRC ok)",
+        a.model.display(),
+        keel_firmware::kq8::VERSION,
+        bytes.len()
+    );
+    println!(
+        "  latent {}, classes {}, output {} x {}",
+        h.latent, h.classes, h.channels, h.length
+    );
+    println!("  layers: {}", layers.join(", "));
+    println!(
+        "  {} MACs per sample, arena {} bytes",
+        m.macs,
+        m.arena_bytes()
+    );
+    println!("  provenance: {provenance}");
     Ok(())
 }

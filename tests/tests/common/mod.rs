@@ -1,0 +1,109 @@
+//! Helpers the end-to-end tests share: latents, burn tensors, and small generators of every shape.
+#![allow(dead_code)]
+
+use burn::tensor::{Device, Tensor, TensorData};
+use keel_runtime::generate::latent;
+use keel_trainer::config::ConfigBuilder;
+use keel_trainer::data::Normalizer;
+use keel_trainer::model::generator::GenMode;
+use keel_trainer::model::Generator;
+use keel_trainer::run::GeneratorMeta;
+use rand::SeedableRng;
+
+pub fn latents(rows: usize, width: usize, seed: u64) -> Vec<f32> {
+    let mut z = vec![0f32; rows * width];
+    for (i, r) in z.chunks_exact_mut(width).enumerate() {
+        latent(seed, 0, i as u64, r);
+    }
+    z
+}
+
+pub fn tensor(v: &[f32], rows: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [rows, v.len() / rows]), device)
+}
+
+pub fn values(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+pub fn meta(output_dim: usize, classes: &[&str]) -> GeneratorMeta {
+    GeneratorMeta {
+        dataset: "test".into(),
+        output_dim,
+        columns: (0..output_dim).map(|i| format!("c{i}")).collect(),
+        classes: classes.iter().map(|s| s.to_string()).collect(),
+        normalizer: Normalizer {
+            mean: (0..output_dim).map(|i| i as f64).collect(),
+            std: vec![2.0; output_dim],
+        },
+        mixture: None,
+        seed: 5,
+        step: 0,
+    }
+}
+
+/// A generator with moved BatchNorm statistics, so inference-mode BN is not the identity.
+pub fn generator(
+    settings: &[&str],
+    classes: usize,
+    output_dim: usize,
+) -> (keel_trainer::config::TrainConfig, Generator) {
+    let mut b = ConfigBuilder::new().recipe("stable").unwrap();
+    for s in settings {
+        b = b.set(s).unwrap();
+    }
+    let cfg = b.build().unwrap();
+    let device = Device::flex();
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+    let g = Generator::new(&cfg.model, classes, output_dim, &mut rng, &device);
+    for step in 0..5 {
+        let z = latents(32, g.input_dim, 100 + step);
+        let train = GenMode {
+            train: true,
+            update_stats: true,
+            noise: None,
+        };
+        let _ = g.forward(tensor(&z, 32, &device), train);
+    }
+    (cfg, g)
+}
+
+/// The generator shapes every export and quantization test covers: BatchNorm + LeakyReLU, tanh,
+/// noise layers (training-only), and a conditional one (3 classes).
+pub const SHAPES: [(&[&str], usize); 4] = [
+    (
+        &[
+            "model.g_batchnorm=true",
+            "model.g_activation=\"leaky-relu\"",
+        ],
+        0,
+    ),
+    (
+        &[
+            "model.g_activation=\"tanh\"",
+            "model.g_depth=2",
+            "model.latent=8",
+        ],
+        0,
+    ),
+    (&["model.g_noise=true", "model.g_width=64"], 0),
+    (&["model.g_batchnorm=true", "model.latent=4"], 3),
+];
+
+/// `g` exported with test metadata (`output_dim` columns, the first `classes` of walk/run/jump).
+pub fn export(
+    cfg: &keel_trainer::config::TrainConfig,
+    g: &Generator,
+    output_dim: usize,
+    classes: usize,
+) -> Vec<u8> {
+    let names = ["walk", "run", "jump"];
+    let m = meta(output_dim, &names[..classes]);
+    let info = keel_trainer::export::ExportInfo {
+        meta: &m,
+        config: cfg,
+        recipe: "stable",
+        metrics: serde_json::Value::Null,
+    };
+    keel_trainer::export::export_generator(g, &info).unwrap()
+}

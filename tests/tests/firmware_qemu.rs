@@ -1,0 +1,130 @@
+//! The firmware on an emulated Cortex-M4 (QEMU mps2-an386): the samples it streams over its UART are
+//! bit-identical to what the host computes with the same library, model and seed, and a corrupted
+//! model makes it log the error and exit non-zero. Needs qemu-system-arm, defmt-print and the
+//! thumbv7em-none-eabihf target (what `.ci/run` installs), hence `#[ignore]` and `--include-ignored`.
+
+use keel_firmware::{stream, Arena, Kernel, Model};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Board builds share one target directory: one at a time, each ELF copied out before the next.
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn boards() -> PathBuf {
+    workspace().join("firmware/boards")
+}
+
+/// Builds the an386 firmware around `kq8` and copies the ELF to `dir/firmware.elf`.
+fn build(kq8: &Path, seed: u64, per_class: u32, dir: &Path) -> PathBuf {
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    // Beside this test binary's own target directory (`…/target/release/deps/this`), as .ci/test
+    // builds the boards.
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().join("boards");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(boards())
+        .args(["build", "--release", "-p", "keel-mps2-an386"])
+        .env("CARGO_TARGET_DIR", &target)
+        .env("KEEL_KQ8", kq8)
+        .env("KEEL_SEED", seed.to_string())
+        .env("KEEL_PER_CLASS", per_class.to_string())
+        .env("KEEL_BENCH_SAMPLES", "4")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "board build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let elf = dir.join("firmware.elf");
+    std::fs::copy(
+        target.join("thumbv7em-none-eabihf/release/keel-mps2-an386"),
+        &elf,
+    )
+    .unwrap();
+    elf
+}
+
+/// Runs the ELF under QEMU through the board's cargo runner; returns (exit code, log, UART bytes).
+fn run(elf: &Path, dir: &Path) -> (i32, String, Vec<u8>) {
+    let serial = dir.join("samples.bin");
+    let out = Command::new(boards().join("mps2-an386/qemu-run"))
+        .arg(elf)
+        .env("KEEL_SERIAL", &serial)
+        .env("KEEL_TIMEOUT", "120")
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code().unwrap_or(-1),
+        log,
+        std::fs::read(&serial).unwrap_or_default(),
+    )
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn streamed_samples_are_bit_identical_to_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let kq8 = workspace().join("tests/fixtures/grid25/generator.kq8");
+    let (seed, per_class) = (1234, 200);
+    let elf = build(&kq8, seed, per_class, dir.path());
+    let (code, log, uart) = run(&elf, dir.path());
+    assert_eq!(code, 0, "firmware failed:\n{log}");
+    assert!(log.contains("DSP and scalar kernels agree"), "{log}");
+
+    let bytes = std::fs::read(&kq8).unwrap();
+    let m = Model::parse(&bytes).unwrap();
+    let (mut a, mut b, mut x16) = (
+        vec![0i8; m.max_width],
+        vec![0i8; m.max_width],
+        vec![0u32; m.max_in / 2],
+    );
+    let mut arena = Arena {
+        a: &mut a,
+        b: &mut b,
+        x16: &mut x16,
+    };
+    let mut at = 0;
+    let mut frames = 0u32;
+    while at < uart.len() {
+        let (f, used) = stream::read_frame(&uart[at..], at as u32).unwrap();
+        let host = m
+            .generate(f.class, seed, f.index, &mut arena, Kernel::Scalar)
+            .unwrap();
+        let host: Vec<u8> = host.iter().map(|&v| v as u8).collect();
+        assert_eq!(f.values, &host[..], "class {} index {}", f.class, f.index);
+        assert_eq!((f.class, f.index), (0, frames), "frames in order");
+        frames += 1;
+        at += used;
+    }
+    assert_eq!(frames, per_class, "every sample arrived");
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn a_corrupted_model_is_refused_on_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(workspace().join("tests/fixtures/ring8/generator.kq8")).unwrap();
+    let at = bytes.len() / 2; // inside the weights
+    bytes[at] ^= 0x01;
+    let bad = dir.path().join("bad.kq8");
+    std::fs::write(&bad, &bytes).unwrap();
+    let elf = build(&bad, 0, 4, dir.path());
+    let (code, log, uart) = run(&elf, dir.path());
+    assert_eq!(code, 2, "expected exit 2 (model refused):\n{log}");
+    assert!(
+        log.contains("model refused") && log.contains("BadChecksum"),
+        "{log}"
+    );
+    assert!(
+        uart.is_empty(),
+        "nothing may be streamed from a refused model"
+    );
+}
