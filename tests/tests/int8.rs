@@ -22,6 +22,7 @@ fn grid25_int8_keeps_the_modes_the_hq_share_and_30_db() {
         calib: 1000,
         eval: 2500,
         seed: 0,
+        gptq: true,
     };
     let (bytes, r) = quantize_generator(&g, &opt).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
@@ -67,6 +68,7 @@ fn every_generator_shape_quantizes_and_the_int8_program_follows_the_float_one() 
                 calib: 300,
                 eval: 300,
                 seed: 1,
+                gptq: true,
             },
         )
         .unwrap();

@@ -18,12 +18,22 @@ pub struct QuantizeArgs {
     /// Seed of the calibration latents (the held-out ones use seed + 1).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How to round weights: `gptq` (error-compensating, against the calibration inputs) or
+    /// `nearest` (plain per-weight rounding, for comparison).
+    #[arg(long, value_enum, default_value_t = Rounding::Gptq)]
+    pub rounding: Rounding,
     /// Where to write the int8 model (`.kq8`), atomically.
     #[arg(long)]
     pub out: PathBuf,
     /// Also write the error report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    Gptq,
+    Nearest,
 }
 
 pub fn run(a: QuantizeArgs) -> Result<()> {
@@ -35,6 +45,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         calib: a.calib,
         eval: a.eval,
         seed: a.seed,
+        gptq: a.rounding == Rounding::Gptq,
     };
     let (bytes, report) =
         quantize_generator(&g, &opt).with_context(|| format!("{}", a.model.display()))?;

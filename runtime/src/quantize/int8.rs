@@ -109,8 +109,9 @@ fn pad4(n: usize) -> usize {
 
 /// Quantizes `prog` given each float stage's int8 mapping and calibration values: stage 0 is the
 /// latent, `k + 1` the output of float layer `k`. A ReLU straight after a dense layer is fused
-/// into it. Weights are rounded by GPTQ against the (fake-quantized) calibration inputs.
-pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>]) -> QProgram {
+/// into it. Weights are rounded by GPTQ against the (fake-quantized) calibration inputs when
+/// `gptq`, else to nearest.
+pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bool) -> QProgram {
     let affine = |s: usize| stages[s];
     let input = affine(0);
     let mut q = QProgram {
@@ -127,11 +128,15 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>]) -> QProg
                 let relu = matches!(prog.layers.get(k + 1), Some(Layer::Map(Expr::Relu(e))) if **e == Expr::X);
                 let stage = if relu { k + 2 } else { k + 1 };
                 let out = affine(stage);
-                // What this layer sees on the device: its input after int8 rounding.
-                let seen: Vec<f32> = values[k]
-                    .iter()
-                    .map(|&v| x.dequantize(x.quantize(v)))
-                    .collect();
+                // What this layer sees on the device: its input after int8 rounding (none: GPTQ
+                // falls back to rounding to nearest).
+                let seen: Vec<f32> = match gptq {
+                    true => values[k]
+                        .iter()
+                        .map(|&v| x.dequantize(x.quantize(v)))
+                        .collect(),
+                    false => Vec::new(),
+                };
                 q.layers
                     .push(QLayer::Dense(dense(prog, d, x, out, relu, width, &seen)));
                 q.float_stage.push(stage);

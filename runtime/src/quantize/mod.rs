@@ -25,6 +25,8 @@ pub struct Options {
     /// Held-out samples per class for the error report.
     pub eval: usize,
     pub seed: u64,
+    /// Round weights with GPTQ (else to nearest: the plain scheme, for comparison).
+    pub gptq: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,7 +98,7 @@ pub fn quantize_generator(g: &Generator, opt: &Options) -> Result<(Vec<u8>, Repo
             }
         })
         .collect();
-    let q = int8::quantize(&prog, &stages, &values);
+    let q = int8::quantize(&prog, &stages, &values, opt.gptq);
 
     let provenance = serde_json::json!({
         "producer": format!("keel-run {}", env!("CARGO_PKG_VERSION")),
@@ -104,6 +106,7 @@ pub fn quantize_generator(g: &Generator, opt: &Options) -> Result<(Vec<u8>, Repo
         "dataset": meta.dataset, "recipe": meta.recipe, "train_seed": meta.seed, "step": meta.step,
         "classes": meta.classes, "columns": meta.column_names(),
         "calibration": { "per_class": opt.calib, "seed": opt.seed },
+        "weight_rounding": if opt.gptq { "gptq" } else { "nearest" },
     });
     let bytes = write_kq8(&q, g, provenance.to_string().as_bytes())?;
     let model =
