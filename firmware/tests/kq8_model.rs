@@ -371,3 +371,52 @@ fn frames_round_trip_and_corruption_is_caught() {
         Error::BadFrame { offset: 9 }
     );
 }
+
+/// A latent that is not a multiple of 4 feeding only narrow layers: the padded first input is
+/// wider than every activation, and the arena must still hold it.
+#[test]
+fn padded_latent_wider_than_every_layer_fits_the_arena() {
+    let cdf = owned(7).cdf;
+    let weights = vec![1i8; 8 * 4];
+    let (bias, mult, shift) = (vec![0i32; 4], vec![1 << 30; 4], vec![-3i8; 4]);
+    let layers = [LayerSpec::Dense(DenseSpec {
+        in_dim: 8,
+        out_dim: 4,
+        relu: false,
+        out_zp: 0,
+        weights: &weights,
+        bias: &bias,
+        mult: &mult,
+        shift: &shift,
+    })];
+    let spec = Spec {
+        latent: 5,
+        classes: 0,
+        channels: 4,
+        length: 1,
+        input_zp: 0,
+        output_zp: 0,
+        input_scale: 0.03,
+        output_scale: 0.01,
+        cdf: &cdf,
+        denorm: &[(1.0, 0.0); 4],
+        meta: b"",
+        layers: &layers,
+    };
+    let mut bytes = Vec::new();
+    kq8::write(&mut bytes, &spec).unwrap();
+    let m = Model::parse(&bytes).unwrap();
+    assert_eq!(m.max_width, 8);
+    let (mut a, mut b, mut x16) = arena_for(&m);
+    let mut arena = Arena {
+        a: &mut a,
+        b: &mut b,
+        x16: &mut x16,
+    };
+    assert_eq!(
+        m.generate(0, 1, 2, &mut arena, Kernel::best())
+            .unwrap()
+            .len(),
+        4
+    );
+}

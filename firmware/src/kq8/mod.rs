@@ -361,6 +361,8 @@ impl<'a> Model<'a> {
                         });
                     }
                     model.max_in = model.max_in.max(d.in_dim);
+                    // The padded input lives in the same buffers as the activations.
+                    model.max_width = model.max_width.max(d.in_dim);
                     model.macs += d.macs();
                 }
                 Layer::Table { width: w, .. } => {
