@@ -192,7 +192,8 @@ fn dense(
         weights: vec![0; n_in * n_out],
         bias: vec![0; rows * n_out],
         mult: vec![0; n_out],
-        shift: vec![0; n_out],
+        // Padded rows: multiplier 0 (they output the zero point); a shift the fast kernel takes.
+        shift: vec![-2; n_out],
     };
     let scales: Vec<f32> = (0..d.out_dim)
         .map(|o| {

@@ -52,8 +52,33 @@ impl Default for Statics {
     }
 }
 
-/// Streams the samples to `out`, then measures the kernels. `stack_paint` is the result of
-/// [`paint_stack`] called first thing in `main`.
+/// A board's whole `main` after it has set up its UART: paint the stack, start the counter,
+/// [`run`], and leave with the exit code.
+pub fn main<W: embedded_io::Write>(cpu_hz: u32, mut uart: W) -> ! {
+    stack::paint();
+    let code = match (
+        cortex_m::Peripherals::take(),
+        cortex_m::singleton!(: Statics = Statics::new()),
+    ) {
+        (Some(p), Some(statics)) => {
+            let counter = Counter::start(p.SYST);
+            run(statics, &mut uart, &mut CycleDelay::new(cpu_hz), &counter)
+        }
+        _ => exit::PANIC,
+    };
+    semihosting::process::exit(code)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    match info.location() {
+        Some(l) => defmt::error!("panic at {=str}:{=u32}", l.file(), l.line()),
+        None => defmt::error!("panic"),
+    }
+    semihosting::process::exit(exit::PANIC)
+}
+
+/// Streams the samples to `out`, then measures the kernels (the stack was painted before).
 pub fn run<W: embedded_io::Write, D: embedded_hal::delay::DelayNs>(
     statics: &'static mut Statics,
     out: &mut W,
@@ -177,5 +202,3 @@ fn bytes_of(v: &[i8]) -> &[u8] {
     // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid for both.
     unsafe { core::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
 }
-
-pub use stack::paint as paint_stack;
