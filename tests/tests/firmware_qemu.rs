@@ -3,7 +3,10 @@
 //! model makes it log the error and exit non-zero. Needs qemu-system-arm, defmt-print and the
 //! thumbv7em-none-eabihf target (what `.ci/run` installs), hence `#[ignore]` and `--include-ignored`.
 
+mod common;
+
 use keel_firmware::{stream, Arena, Kernel, Model};
+use keel_runtime::quantize::{quantize_generator, Options};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -68,18 +71,15 @@ fn run(elf: &Path, dir: &Path) -> (i32, String, Vec<u8>) {
     )
 }
 
-#[test]
-#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
-fn streamed_samples_are_bit_identical_to_the_host() {
+/// Builds the firmware around `kq8`, runs it, and checks every streamed frame against the host.
+fn stream_matches_host(kq8: &Path, seed: u64, per_class: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let kq8 = workspace().join("tests/fixtures/grid25/generator.kq8");
-    let (seed, per_class) = (1234, 200);
-    let elf = build(&kq8, seed, per_class, dir.path());
+    let elf = build(kq8, seed, per_class, dir.path());
     let (code, log, uart) = run(&elf, dir.path());
     assert_eq!(code, 0, "firmware failed:\n{log}");
     assert!(log.contains("DSP and scalar kernels agree"), "{log}");
 
-    let bytes = std::fs::read(&kq8).unwrap();
+    let bytes = std::fs::read(kq8).unwrap();
     let m = Model::parse(&bytes).unwrap();
     let (mut a, mut b, mut x16) = (
         vec![0i8; m.max_width],
@@ -100,11 +100,48 @@ fn streamed_samples_are_bit_identical_to_the_host() {
             .unwrap();
         let host: Vec<u8> = host.iter().map(|&v| v as u8).collect();
         assert_eq!(f.values, &host[..], "class {} index {}", f.class, f.index);
-        assert_eq!((f.class, f.index), (0, frames), "frames in order");
+        let want = (frames / per_class, frames % per_class);
+        assert_eq!((f.class as u32, f.index), want, "frames in order");
         frames += 1;
         at += used;
     }
-    assert_eq!(frames, per_class, "every sample arrived");
+    assert_eq!(
+        frames,
+        per_class * m.header.classes.max(1) as u32,
+        "every sample arrived"
+    );
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn streamed_samples_are_bit_identical_to_the_host() {
+    stream_matches_host(
+        &workspace().join("tests/fixtures/grid25/generator.kq8"),
+        1234,
+        200,
+    );
+}
+
+/// A conditional generator (3 classes, BatchNorm, latent 4): the per-class bias rows on the device.
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, classes) = common::SHAPES[3];
+    let (cfg, g) = common::generator(settings, classes, 3);
+    let onnx = dir.path().join("cond.onnx");
+    std::fs::write(&onnx, common::export(&cfg, &g, 3, classes)).unwrap();
+    let model = keel_runtime::Generator::load(&onnx).unwrap();
+    let opt = Options {
+        calib: 200,
+        eval: 50,
+        seed: 0,
+        gptq: true,
+    };
+    let (bytes, _) = quantize_generator(&model, &opt).unwrap();
+    let kq8 = dir.path().join("cond.kq8");
+    std::fs::write(&kq8, bytes).unwrap();
+    stream_matches_host(&kq8, 7, 40);
 }
 
 #[test]
