@@ -81,6 +81,10 @@ fn print_report(r: &Report, out: &std::path::Path) {
         println!("{:<28} {:>8} {:>12.1}", l.layer, l.macs, l.sqnr_db);
     }
     println!("{:<28} {:>8} {:>12.1}", "end to end", "", r.sqnr_db);
+    println!(
+        "{:<28} {:>8} {:>12.1}",
+        "  without the 1 % worst", "", r.sqnr_db_without_top_1pct
+    );
     if let (Some(f), Some(q)) = (&r.modes_float, &r.modes_int8) {
         println!(
             "modes: float {}/{} at {:.1} % HQ; int8 {}/{} at {:.1} % HQ",
