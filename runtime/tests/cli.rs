@@ -424,3 +424,69 @@ fn quantize_refuses_what_it_cannot_quantize_and_writes_nothing() {
     assert_error(&o, "--calib");
     assert_files(dir.path(), &["sin.onnx"]);
 }
+
+#[test]
+fn decode_turns_a_captured_stream_into_csv_skipping_noise_and_damaged_frames() {
+    use keel_firmware::{stream, Arena, Kernel, Model};
+    let kq8 = fixture().with_file_name("generator.kq8");
+    let bytes = std::fs::read(&kq8).unwrap();
+    let m = Model::parse(&bytes).unwrap();
+    let (mut a, mut b, mut x16) = (
+        vec![0i8; m.max_width],
+        vec![0i8; m.max_width],
+        vec![0u32; m.max_in / 2],
+    );
+    let mut arena = Arena {
+        a: &mut a,
+        b: &mut b,
+        x16: &mut x16,
+    };
+    // A capture that starts mid-frame, then five frames, the third one damaged on the wire.
+    let mut capture = vec![0x12, 0x4B, 0x00];
+    let mut want = Vec::new();
+    for i in 0..5u32 {
+        let s = m
+            .generate(0, 3, i, &mut arena, Kernel::Scalar)
+            .unwrap()
+            .to_vec();
+        let start = capture.len();
+        stream::write_frame(&mut capture, 0, i, &s).unwrap();
+        if i == 2 {
+            capture[start + 11] ^= 0x08;
+        } else {
+            want.push(format!(
+                "0,{i},{},{}",
+                m.to_real(0, s[0]),
+                m.to_real(1, s[1])
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("samples.bin");
+    std::fs::write(&cap, &capture).unwrap();
+    let out = dir.path().join("samples.csv");
+    let args = [
+        "decode",
+        cap.to_str().unwrap(),
+        "--model",
+        kq8.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = keel_run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("decoded 4 samples"), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "class,index,x,y");
+    assert_eq!(
+        &lines[1..],
+        want.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+
+    // Nothing that decodes: an error naming the capture, and no file.
+    std::fs::write(&cap, b"no frames here").unwrap();
+    std::fs::remove_file(&out).unwrap();
+    assert_error(&keel_run(&args), "no sample frames");
+    assert_files(dir.path(), &["samples.bin"]);
+}

@@ -110,6 +110,25 @@ fn stream_matches_host(kq8: &Path, seed: u64, per_class: u32) {
         per_class * m.header.classes.max(1) as u32,
         "every sample arrived"
     );
+
+    // What a user does with the capture: `keel-run decode` gives one CSV row per frame.
+    let exe = std::env::current_exe().unwrap();
+    let keel_run = exe.ancestors().nth(2).unwrap().join("keel-run");
+    let capture = dir.path().join("samples.bin");
+    let args = [
+        "decode",
+        capture.to_str().unwrap(),
+        "--model",
+        kq8.to_str().unwrap(),
+    ];
+    let out = Command::new(keel_run).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(rows, frames as usize + 1, "header + one row per frame");
 }
 
 #[test]

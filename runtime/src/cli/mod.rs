@@ -1,6 +1,7 @@
-//! `keel-run info | generate | bench | quantize`.
+//! `keel-run info | generate | bench | quantize | decode`.
 
 mod bench;
+mod decode;
 mod generate;
 mod info;
 mod quantize;
@@ -33,6 +34,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Quantize to int8 for microcontrollers (`.kq8`, run by the firmware) and report the error it costs.
     Quantize(quantize::QuantizeArgs),
+    /// Turn a board's captured sample stream into CSV in real units, with the `.kq8` it runs.
+    Decode(decode::DecodeArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Quantize(a) => quantize::run(a),
+        Command::Decode(a) => decode::run(a),
     }
 }
