@@ -40,8 +40,9 @@ pub fn run<W: Write, D: DelayNs>(
         for index in 0..plan.per_class {
             let values = model.generate(class, plan.seed, index, arena, kernel)?;
             stream::write_frame(out, class, index, values)?;
-            summary.samples += 1;
-            summary.bytes += (values.len() + stream::OVERHEAD) as u32;
+            summary.samples = summary.samples.saturating_add(1);
+            let frame = (values.len() + stream::OVERHEAD) as u32;
+            summary.bytes = summary.bytes.saturating_add(frame);
             if plan.interval_us > 0 {
                 delay.delay_us(plan.interval_us);
             }

@@ -42,7 +42,8 @@ pub fn dense(
         let mut acc = [i32_at(b, 0), i32_at(b, 4), i32_at(b, 8), i32_at(b, 12)];
         dot4_scalar(w, x16, &mut acc);
         for r in 0..4 {
-            y[r] = (scale(acc[r], i32_at(m, 4 * r), s[r] as i8) + zp).clamp(lo, 127) as i8;
+            let v = scale(acc[r], i32_at(m, 4 * r), s[r] as i8).saturating_add(zp);
+            y[r] = v.clamp(lo, 127) as i8;
         }
     }
 }
