@@ -427,20 +427,12 @@ fn quantize_refuses_what_it_cannot_quantize_and_writes_nothing() {
 
 #[test]
 fn decode_turns_a_captured_stream_into_csv_skipping_noise_and_damaged_frames() {
-    use keel_firmware::{stream, Arena, Kernel, Model};
+    use keel_firmware::{stream, Kernel, Model};
     let kq8 = fixture().with_file_name("generator.kq8");
     let bytes = std::fs::read(&kq8).unwrap();
     let m = Model::parse(&bytes).unwrap();
-    let (mut a, mut b, mut x16) = (
-        vec![0i8; m.max_width],
-        vec![0i8; m.max_width],
-        vec![0u32; m.max_in / 2],
-    );
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = keel_runtime::quantize::HostArena::for_model(&m);
+    let mut arena = buffers.arena();
     // A capture that starts mid-frame, then five frames, the third one damaged on the wire.
     let mut capture = vec![0x12, 0x4B, 0x00];
     let mut want = Vec::new();

@@ -5,8 +5,8 @@
 
 mod common;
 
-use keel_firmware::{stream, Arena, Kernel, Model};
-use keel_runtime::quantize::{quantize_generator, Options};
+use keel_firmware::{stream, Kernel, Model};
+use keel_runtime::quantize::{quantize_generator, HostArena, Options};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -81,16 +81,8 @@ fn stream_matches_host(kq8: &Path, seed: u64, per_class: u32) {
 
     let bytes = std::fs::read(kq8).unwrap();
     let m = Model::parse(&bytes).unwrap();
-    let (mut a, mut b, mut x16) = (
-        vec![0i8; m.max_width],
-        vec![0i8; m.max_width],
-        vec![0u32; m.max_in / 2],
-    );
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = HostArena::for_model(&m);
+    let mut arena = buffers.arena();
     let mut at = 0;
     let mut frames = 0u32;
     while at < uart.len() {

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use keel_firmware::{Arena, Kernel, Model};
-use keel_runtime::quantize::{quantize_generator, Options};
+use keel_firmware::{Kernel, Model};
+use keel_runtime::quantize::{quantize_generator, HostArena, Options};
 use std::path::Path;
 
 fn fixture(name: &str, file: &str) -> std::path::PathBuf {
@@ -80,16 +80,8 @@ fn every_generator_shape_quantizes_and_the_int8_program_follows_the_float_one() 
         );
         let m = Model::parse(&bytes).unwrap();
         assert_eq!(m.header.classes as usize, *classes);
-        let (mut a, mut b, mut x16) = (
-            vec![0i8; m.max_width],
-            vec![0i8; m.max_width],
-            vec![0u32; m.max_in / 2],
-        );
-        let mut arena = Arena {
-            a: &mut a,
-            b: &mut b,
-            x16: &mut x16,
-        };
+        let mut buffers = HostArena::for_model(&m);
+        let mut arena = buffers.arena();
         // A conditional model's classes differ on the same latent seed and index.
         let per_class: Vec<Vec<i8>> = (0..(*classes).max(1) as u16)
             .map(|c| {

@@ -232,16 +232,8 @@ fn evaluate(
 ) -> Result<()> {
     let meta = &g.meta;
     let classes = meta.classes.len();
-    let (mut a, mut b, mut x16) = (
-        vec![0i8; model.max_width],
-        vec![0i8; model.max_width],
-        vec![0u32; model.max_in / 2],
-    );
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = HostArena::for_model(model);
+    let mut arena = buffers.arena();
     let eval_seed = opt.seed.wrapping_add(1);
     let n_layers = q.layers.len();
     let (mut signal, mut noise) = (vec![0f64; n_layers], vec![0f64; n_layers]);
@@ -327,6 +319,31 @@ fn evaluate(
         r.modes_int8 = Some(mode_score(&int8_real, modes));
     }
     Ok(())
+}
+
+/// Owned activation buffers for running a `.kq8` on the host with the firmware library.
+pub struct HostArena {
+    a: Vec<i8>,
+    b: Vec<i8>,
+    x16: Vec<u32>,
+}
+
+impl HostArena {
+    pub fn for_model(m: &Model) -> HostArena {
+        HostArena {
+            a: vec![0; m.max_width],
+            b: vec![0; m.max_width],
+            x16: vec![0; m.max_in / 2],
+        }
+    }
+
+    pub fn arena(&mut self) -> Arena<'_> {
+        Arena {
+            a: &mut self.a,
+            b: &mut self.b,
+            x16: &mut self.x16,
+        }
+    }
 }
 
 /// Reads a `.kq8` file and checks it with the firmware's reader; the error names the file.
