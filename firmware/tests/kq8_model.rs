@@ -136,8 +136,21 @@ fn reference(o: &Owned, m: &Model, class: u16, seed: u64, index: u32) -> Vec<i8>
     x
 }
 
-fn arena_for(m: &Model) -> (Vec<i8>, Vec<i8>, Vec<u32>) {
-    (
+/// Owned buffers for a model's arena (the host has an allocator; the device uses statics).
+struct Buffers(Vec<i8>, Vec<i8>, Vec<u32>);
+
+impl Buffers {
+    fn arena(&mut self) -> Arena<'_> {
+        Arena {
+            a: &mut self.0,
+            b: &mut self.1,
+            x16: &mut self.2,
+        }
+    }
+}
+
+fn arena_for(m: &Model) -> Buffers {
+    Buffers(
         vec![0; m.max_width],
         vec![0; m.max_width],
         vec![0; m.max_in / 2],
@@ -159,12 +172,8 @@ fn written_model_reads_back_and_matches_the_plain_computation() {
     );
     assert_eq!(m.meta(), br#"{"test":true}"#);
     assert_eq!(m.denorm(2), (0.5, -3.0));
-    let (mut a, mut b, mut x16) = arena_for(&m);
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = arena_for(&m);
+    let mut arena = buffers.arena();
     let mut distinct = std::collections::HashSet::new();
     for class in 0..CLASSES {
         for index in 0..50 {
@@ -187,12 +196,8 @@ fn written_model_reads_back_and_matches_the_plain_computation() {
 fn same_seed_same_sample_and_other_seeds_differ() {
     let bytes = write(&owned(2));
     let m = Model::parse(&bytes).unwrap();
-    let (mut a, mut b, mut x16) = arena_for(&m);
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = arena_for(&m);
+    let mut arena = buffers.arena();
     let s1 = m
         .generate(1, 42, 9, &mut arena, Kernel::best())
         .unwrap()
@@ -217,12 +222,8 @@ fn same_seed_same_sample_and_other_seeds_differ() {
 fn bad_arguments_are_errors() {
     let bytes = write(&owned(3));
     let m = Model::parse(&bytes).unwrap();
-    let (mut a, mut b, mut x16) = arena_for(&m);
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = arena_for(&m);
+    let mut arena = buffers.arena();
     assert_eq!(
         m.generate(CLASSES, 0, 0, &mut arena, Kernel::Scalar)
             .unwrap_err(),
@@ -300,12 +301,8 @@ fn lying_fields_with_a_valid_checksum_never_panic() {
         match Model::parse(&bad) {
             Err(_) => refused += 1,
             Ok(m) => {
-                let (mut a, mut b, mut x16) = arena_for(&m);
-                let mut arena = Arena {
-                    a: &mut a,
-                    b: &mut b,
-                    x16: &mut x16,
-                };
+                let mut buffers = arena_for(&m);
+                let mut arena = buffers.arena();
                 for class in 0..m.header.classes.clamp(1, 4) {
                     let _ = m.generate(class, 1, 2, &mut arena, Kernel::Scalar);
                 }
@@ -407,12 +404,8 @@ fn padded_latent_wider_than_every_layer_fits_the_arena() {
     kq8::write(&mut bytes, &spec).unwrap();
     let m = Model::parse(&bytes).unwrap();
     assert_eq!(m.max_width, 8);
-    let (mut a, mut b, mut x16) = arena_for(&m);
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x16,
-    };
+    let mut buffers = arena_for(&m);
+    let mut arena = buffers.arena();
     assert_eq!(
         m.generate(0, 1, 2, &mut arena, Kernel::best())
             .unwrap()

@@ -138,10 +138,7 @@ fn streamed_samples_are_bit_identical_to_the_host() {
 #[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
 fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
     let dir = tempfile::tempdir().unwrap();
-    let (settings, classes) = common::SHAPES[3];
-    let (cfg, g) = common::generator(settings, classes, 3);
-    let onnx = dir.path().join("cond.onnx");
-    std::fs::write(&onnx, common::export(&cfg, &g, 3, classes)).unwrap();
+    let (_, _, onnx) = common::exported_shape(3, dir.path());
     let model = keel_runtime::Generator::load(&onnx).unwrap();
     let opt = Options {
         calib: 200,

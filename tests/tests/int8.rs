@@ -58,9 +58,7 @@ fn grid25_int8_keeps_the_modes_the_hq_share_and_30_db() {
 fn every_generator_shape_quantizes_and_the_int8_program_follows_the_float_one() {
     let dir = tempfile::tempdir().unwrap();
     for (i, (settings, classes)) in SHAPES.iter().enumerate() {
-        let (cfg, g) = generator(settings, *classes, 3);
-        let path = dir.path().join(format!("g{i}.onnx"));
-        std::fs::write(&path, export(&cfg, &g, 3, *classes)).unwrap();
+        let (_, _, path) = exported_shape(i, dir.path());
         let onnx = keel_runtime::Generator::load(&path).unwrap();
         let (bytes, r) = quantize_generator(
             &onnx,

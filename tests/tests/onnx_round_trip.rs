@@ -84,9 +84,7 @@ fn trainer_tract_and_reimported_burn_agree_on_the_committed_fixtures() {
 fn every_generator_shape_exports_and_tract_matches_burn() {
     let dir = tempfile::tempdir().unwrap();
     for (i, (settings, classes)) in SHAPES.iter().enumerate() {
-        let (cfg, g) = generator(settings, *classes, 3);
-        let path = dir.path().join(format!("g{i}.onnx"));
-        std::fs::write(&path, export(&cfg, &g, 3, *classes)).unwrap();
+        let (_, g, path) = exported_shape(i, dir.path());
         let onnx = keel_runtime::Generator::load(&path).unwrap();
         let device = Device::flex();
         for rows in BATCHES {

@@ -107,3 +107,19 @@ pub fn export(
     };
     keel_trainer::export::export_generator(g, &info).unwrap()
 }
+
+/// `SHAPES[i]` built and exported (3 output columns) to `dir/g{i}.onnx`.
+pub fn exported_shape(
+    i: usize,
+    dir: &std::path::Path,
+) -> (
+    keel_trainer::config::TrainConfig,
+    Generator,
+    std::path::PathBuf,
+) {
+    let (settings, classes) = SHAPES[i];
+    let (cfg, g) = generator(settings, classes, 3);
+    let path = dir.join(format!("g{i}.onnx"));
+    std::fs::write(&path, export(&cfg, &g, 3, classes)).unwrap();
+    (cfg, g, path)
+}
