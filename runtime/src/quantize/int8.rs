@@ -138,7 +138,7 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
                     false => Vec::new(),
                 };
                 q.layers
-                    .push(QLayer::Dense(dense(prog, d, x, out, relu, width, &seen)));
+                    .push(QLayer::Dense(dense(prog, d, x, out, relu, &seen)));
                 q.float_stage.push(stage);
                 x = out;
                 width = d.out_dim;
@@ -172,11 +172,9 @@ fn dense(
     x: Affine,
     out: Affine,
     relu: bool,
-    width: usize,
     inputs: &[f32],
 ) -> QDense {
     let (n_in, n_out) = (pad4(d.in_dim), pad4(d.out_dim));
-    debug_assert_eq!(width, d.in_dim);
     let rows = if d.class_w.is_empty() {
         1
     } else {

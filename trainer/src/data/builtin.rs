@@ -50,9 +50,7 @@ impl Mixture {
         }
         out
     }
-}
 
-impl Mixture {
     /// The mixture of a built-in dataset, by name.
     pub fn named(name: &str) -> Option<Mixture> {
         match name {
