@@ -243,7 +243,9 @@ fn check_ports(meta: &Metadata, inputs: &[Port], outputs: &[Port]) -> Result<()>
     }
     let out = &outputs[0];
     let per_sample: Vec<Option<usize>> = meta.output_shape.iter().map(|&d| Some(d)).collect();
-    if out.shape.len() != per_sample.len() + 1 || out.shape[1..] != per_sample[..] {
+    // A series generator may also give its `C × T` sample flat (channel-major): same values.
+    let flat = out.shape.len() == 2 && out.shape[1] == Some(meta.sample_len());
+    if !flat && (out.shape.len() != per_sample.len() + 1 || out.shape[1..] != per_sample[..]) {
         bail!(
             "not a Keel generator: output `x` has shape {:?}, metadata says [batch, {:?}]",
             out.shape,

@@ -16,6 +16,56 @@ pub struct TrainConfig {
     pub regularize: RegularizeConfig,
     pub optim: OptimConfig,
     pub train: TrainLoopConfig,
+    pub augment: AugmentConfig,
+}
+
+/// Augmentations of every D input, real and fake alike (DiffAugment: differentiable, so G learns
+/// through them), for series data. Each transform whose strength is > 0 is applied to each sample
+/// with probability `p`; with `ada_target` > 0, `p` follows ADA's controller.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Probability of each transform per sample (the start value when ADA is on).
+    pub p: f64,
+    /// ADA: raise p when E[sign D(real)] is above this target, lower it below (0 = fixed p).
+    pub ada_target: f64,
+    /// ADA: real images for p to move from 0 to 1 (Karras et al. use 500k on images).
+    pub ada_speed: f64,
+    /// ADA: D updates between adjustments of p.
+    pub ada_interval: usize,
+    /// Jitter: σ of Gaussian noise added to every value (normalised units).
+    pub jitter: f64,
+    /// Scaling: σ of a per-channel factor around 1.
+    pub scaling: f64,
+    /// Time shift: largest circular shift, as a fraction of the length.
+    pub time_shift: f64,
+    /// Magnitude warp: σ of the smooth multiplicative curve's knots around 1.
+    pub magnitude_warp: f64,
+    /// Magnitude warp: interior knots of the curve.
+    pub warp_knots: usize,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            p: 0.0,
+            ada_target: 0.0,
+            ada_speed: 50_000.0,
+            ada_interval: 4,
+            jitter: 0.03,
+            scaling: 0.1,
+            time_shift: 0.1,
+            magnitude_warp: 0.2,
+            warp_knots: 4,
+        }
+    }
+}
+
+impl AugmentConfig {
+    /// Whether augmentation can ever be applied.
+    pub fn enabled(&self) -> bool {
+        self.p > 0.0 || self.ada_target > 0.0
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -292,6 +342,12 @@ pub const RECIPES: &[Recipe] = &[
     recipe!("r1"),
 ];
 
+/// What a recipe changes for series data (longer outputs, few samples): `NAME.series.toml`.
+pub const SERIES_OVERLAYS: &[Recipe] = &[Recipe {
+    name: "stable",
+    toml: include_str!("../recipes/stable.series.toml"),
+}];
+
 pub fn recipe(name: &str) -> Result<&'static Recipe> {
     RECIPES.iter().find(|r| r.name == name).ok_or_else(|| {
         let names: Vec<_> = RECIPES.iter().map(|r| r.name).collect();
@@ -325,6 +381,19 @@ impl ConfigBuilder {
             toml::from_str(r.toml).with_context(|| format!("recipe `{name}` is not valid TOML"))?;
         self.merge(t, &format!("recipe `{name}`"))?;
         Ok(self)
+    }
+
+    /// A recipe, then its series overlay (`NAME.series.toml`) when training on series and it has one.
+    pub fn recipe_for(self, name: &str, series: bool) -> Result<Self> {
+        let mut b = self.recipe(name)?;
+        if series {
+            if let Some(o) = SERIES_OVERLAYS.iter().find(|r| r.name == name) {
+                let t: toml::Table = toml::from_str(o.toml)
+                    .with_context(|| format!("series overlay of `{name}` is not valid TOML"))?;
+                b.merge(t, &format!("recipe `{name}` (series)"))?;
+            }
+        }
+        Ok(b)
     }
 
     pub fn file(mut self, path: &Path) -> Result<Self> {
@@ -474,6 +543,31 @@ impl TrainConfig {
             if !(v > 0.0 && v.is_finite()) {
                 bail!("`{k}` must be a positive number, got {v}");
             }
+        }
+        let a = &self.augment;
+        for (k, v) in [
+            ("augment.p", a.p),
+            ("augment.ada_target", a.ada_target),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("`{k}` must be in [0, 1], got {v}");
+            }
+        }
+        for (k, v) in [
+            ("augment.jitter", a.jitter),
+            ("augment.scaling", a.scaling),
+            ("augment.time_shift", a.time_shift),
+            ("augment.magnitude_warp", a.magnitude_warp),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                bail!("`{k}` must be ≥ 0, got {v}");
+            }
+        }
+        if a.time_shift > 0.5 {
+            bail!("`augment.time_shift` must be ≤ 0.5 (a fraction of the length), got {}", a.time_shift);
+        }
+        if !(a.ada_speed > 0.0) || a.ada_interval == 0 || a.warp_knots == 0 {
+            bail!("`augment.ada_speed`, `augment.ada_interval` and `augment.warp_knots` must be positive");
         }
         if !(0.0..1.0).contains(&t.ema) {
             bail!("`train.ema` must be in [0, 1), got {}", t.ema);

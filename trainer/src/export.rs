@@ -22,7 +22,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const INPUT_Z: &str = "z";
 /// Class input of a conditional generator: `[N, classes]` float32 one-hot rows.
 pub const INPUT_CLASS: &str = "class";
-/// Output `[N, …output_shape]` in the model's normalised space (de-normalise with `keel.denorm`).
+/// Output `[N, …output_shape]` in the model's normalised space (de-normalise with `keel.denorm`); a series
+/// generator gives its `[C, T]` sample flat, `[N, C·T]` channel-major.
 pub const OUTPUT: &str = "x";
 /// The symbolic batch axis.
 pub const BATCH_AXIS: &str = "batch";
@@ -94,7 +95,13 @@ fn metadata(g: &Generator, info: &ExportInfo) -> Result<Vec<(String, String)>> {
         ),
         ("keel.latent", g.latent().to_string()),
         ("keel.classes", serde_json::to_string(&m.classes)?),
-        ("keel.output_shape", serde_json::to_string(&[m.output_dim])?),
+        (
+            "keel.output_shape",
+            match m.shape {
+                Some(s) => serde_json::to_string(&s)?,
+                None => serde_json::to_string(&[m.output_dim])?,
+            },
+        ),
         ("keel.columns", serde_json::to_string(&m.columns)?),
         ("keel.denorm", denorm.to_string()),
         ("keel.dataset", m.dataset.clone()),

@@ -8,7 +8,7 @@ use crate::export::{export_generator, ExportInfo};
 use crate::model::Generator;
 use crate::rundir::{self, write_atomic, write_atomic_with, RunDirWriter};
 use crate::sample::sample;
-use crate::train::{StepStats, Trainer};
+use crate::train::{StepStats, TrainData, Trainer};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -31,6 +31,9 @@ pub struct GeneratorMeta {
     pub classes: Vec<String>,
     pub normalizer: Normalizer,
     pub mixture: Option<Mixture>,
+    /// `[channels, length]` of a series generator (rows are channel-major).
+    #[serde(default)]
+    pub shape: Option<[usize; 2]>,
     pub seed: u64,
     pub step: usize,
 }
@@ -78,12 +81,12 @@ pub fn train(
 }
 
 fn metrics_header() -> &'static str {
-    "step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g,lr_g,lr_d,instance_noise,modes,modes_strict,hq_pct,reverse_kl\n"
+    "step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g,lr_g,lr_d,instance_noise,augment_p,modes,modes_strict,hq_pct,reverse_kl\n"
 }
 
 fn metrics_row(step: usize, s: &StepStats, m: Option<&ModeMetrics>) -> String {
     let mut row = format!(
-        "{step},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.4e},{:.4e},{:.4e}",
+        "{step},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.4e},{:.4e},{:.4e},{:.4}",
         s.loss_d,
         s.loss_g,
         s.d_real,
@@ -93,7 +96,8 @@ fn metrics_row(step: usize, s: &StepStats, m: Option<&ModeMetrics>) -> String {
         s.grad_norm_g,
         s.lr_g,
         s.lr_d,
-        s.instance_noise
+        s.instance_noise,
+        s.augment_p
     );
     match m {
         Some(m) => write!(
@@ -118,13 +122,21 @@ fn train_into(
     opts: &RunOptions,
     dir: &RunDirWriter,
 ) -> Result<Summary> {
-    let normalizer = Normalizer::fit(&data.points, data.dim);
+    let normalizer = match data.shape {
+        Some([c, t]) => Normalizer::fit_series(&data.points, c, t),
+        None => Normalizer::fit(&data.points, data.dim),
+    };
     let mut trainer = Trainer::new(
         cfg.clone(),
-        normalizer.forward(&data.points),
-        data.dim,
+        TrainData {
+            points: normalizer.forward(&data.points),
+            dim: data.dim,
+            labels: data.labels.clone(),
+            classes: data.classes.len(),
+            shape: data.shape,
+        },
         device.clone(),
-    );
+    )?;
     let eval_device = device.clone().inner();
     let evaluate = |g: &Generator| -> Option<ModeMetrics> {
         let mix = data.mixture.as_ref()?;
@@ -173,6 +185,9 @@ fn train_into(
                 "D {:.3} G {:.3} |∇D| {:.2} |∇G| {:.2}",
                 stats.loss_d, stats.loss_g, stats.grad_norm_d, stats.grad_norm_g
             );
+            if trainer.augmenter.is_some() {
+                write!(msg, " aug p {:.2}", stats.augment_p).unwrap();
+            }
             if let Some(m) = &latest {
                 write!(
                     msg,
@@ -200,6 +215,7 @@ fn train_into(
         classes: data.classes.clone(),
         normalizer: normalizer.clone(),
         mixture: data.mixture.clone(),
+        shape: data.shape,
         seed: cfg.train.seed,
         step: trainer.step,
     };
@@ -219,7 +235,23 @@ fn train_into(
         cfg.train.seed + EVAL_SEED_OFFSET,
         &eval_device,
     );
-    if data.dim >= 2 {
+    if let Some(shape) = data.shape {
+        let title = format!(
+            "{} · {} · seed {} · step {} (real grey, generated colour)",
+            data.name, opts.recipe, cfg.train.seed, trainer.step
+        );
+        let fake_labels: Vec<usize> = (0..shown.len() / data.dim)
+            .map(|i| i % data.classes.len().max(1))
+            .collect();
+        crate::eval::series_plot::series_grid(
+            &dir.path(rundir::SAMPLES_PNG),
+            &title,
+            shape,
+            &data.classes,
+            (&data.points, &data.labels),
+            (&shown, &fake_labels),
+        )?;
+    } else if data.dim >= 2 {
         let shown2: Vec<f32> = shown
             .chunks_exact(data.dim)
             .flat_map(|r| [r[0], r[1]])
@@ -254,6 +286,10 @@ fn train_into(
         ("D(real)", history.iter().map(|(_, s)| s.d_real).collect()),
         ("D(fake)", history.iter().map(|(_, s)| s.d_fake).collect()),
     ];
+    let mut series = series;
+    if trainer.augmenter.is_some() {
+        series.push(("augment p", history.iter().map(|(_, s)| s.augment_p).collect()));
+    }
     plot::lines(
         &dir.path(rundir::LOSSES_PNG),
         &format!("losses · {} · {}", data.name, opts.recipe),

@@ -3,20 +3,37 @@
 use crate::data::Normalizer;
 use crate::model::generator::GenMode;
 use crate::model::Generator;
-use crate::train::normal_tensor;
-use burn::tensor::Device;
+use crate::train::{normal_tensor, one_hot};
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
-/// `n` samples, row-major, de-normalised. `g` must be an inference copy (inner backend).
+/// `n` samples, row-major, de-normalised; a conditional generator cycles through its classes
+/// (sample i has class i mod classes). `g` must be an inference copy (inner backend).
 pub fn sample(g: &Generator, norm: &Normalizer, n: usize, seed: u64, device: &Device) -> Vec<f32> {
+    let labels: Vec<usize> = (0..n).map(|i| i % g.classes.max(1)).collect();
+    sample_classes(g, norm, &labels, seed, device)
+}
+
+/// One sample per entry of `labels` (ignored by an unconditional generator).
+pub fn sample_classes(
+    g: &Generator,
+    norm: &Normalizer,
+    labels: &[usize],
+    seed: u64,
+    device: &Device,
+) -> Vec<f32> {
     const CHUNK: usize = 4096;
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(n * g.output_dim);
-    let mut left = n;
-    while left > 0 {
-        let b = left.min(CHUNK);
-        let z = normal_tensor(&mut rng, b, g.input_dim, 1.0, device);
+    let mut out = Vec::with_capacity(labels.len() * g.output_dim);
+    for chunk in labels.chunks(CHUNK) {
+        let b = chunk.len();
+        let z = normal_tensor(&mut rng, b, g.latent(), 1.0, device);
+        let z = if g.classes > 0 {
+            Tensor::cat(vec![z, one_hot(chunk, g.classes, device)], 1)
+        } else {
+            z
+        };
         let x = g.forward(z, GenMode::inference());
         let v = x
             .into_data()
@@ -24,7 +41,6 @@ pub fn sample(g: &Generator, norm: &Normalizer, n: usize, seed: u64, device: &De
             .try_to_vec::<f32>()
             .expect("f32 data");
         out.extend(norm.inverse(&v));
-        left -= b;
     }
     out
 }

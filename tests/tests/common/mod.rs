@@ -35,6 +35,7 @@ pub fn meta(output_dim: usize, classes: &[&str]) -> GeneratorMeta {
         normalizer: Normalizer {
             mean: (0..output_dim).map(|i| i as f64).collect(),
             std: vec![2.0; output_dim],
+            span: 1,
         },
         mixture: None,
         seed: 5,

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use keel_trainer::config::{ConfigBuilder, LossKind};
 use keel_trainer::run::Summary;
-use keel_trainer::train::Trainer;
+use keel_trainer::train::{TrainData, Trainer};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -239,7 +239,7 @@ fn ours_steps_per_s(loss: LossKind, steps: usize) -> Result<f64> {
     let cfg = b.set(&format!("train.steps={steps}"))?.build()?;
     let data = keel_trainer::data::builtin("grid25", 0).expect("built-in");
     let device = burn::tensor::Device::flex().autodiff();
-    let mut t = Trainer::new(cfg, data.points, 2, device);
+    let mut t = Trainer::new(cfg, TrainData::points(data.points, 2), device)?;
     for _ in 0..20 {
         t.step(); // warm-up
     }

@@ -1,6 +1,6 @@
 use super::device::{training_device, DeviceKind};
 use anyhow::Result;
-use keel_trainer::config::{ConfigBuilder, DEFAULT_RECIPE};
+use keel_trainer::config::{ConfigBuilder, TrainConfig, DEFAULT_RECIPE};
 use keel_trainer::data;
 use keel_trainer::run::{train, RunOptions};
 use std::io::IsTerminal;
@@ -14,8 +14,9 @@ pub struct TrainArgs {
     /// TOML file whose keys override the recipe.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// A built-in dataset (ring8, grid25) or a path to an N×D CSV file.
-    #[arg(long, default_value = "grid25")]
+    /// A built-in dataset (basicmotions, sines, ring8, grid25), or a file: a labelled-series CSV
+    /// (`split,label,c0_t0,…`), a UEA `.ts` file, or a plain N×D CSV.
+    #[arg(long, default_value = "basicmotions")]
     data: String,
     /// Generator steps (overrides train.steps).
     #[arg(long)]
@@ -40,8 +41,9 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
-pub fn run(a: TrainArgs) -> Result<()> {
-    let mut b = ConfigBuilder::new().recipe(&a.recipe)?;
+/// The layered configuration; `series` adds the recipe's series overlay.
+fn config(a: &TrainArgs, series: bool) -> Result<TrainConfig> {
+    let mut b = ConfigBuilder::new().recipe_for(&a.recipe, series)?;
     if let Some(f) = &a.config {
         b = b.file(f)?;
     }
@@ -54,8 +56,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
     for s in &a.set {
         b = b.set(s)?;
     }
-    let cfg = b.build()?;
-    let dataset = data::load(&a.data, cfg.train.seed)?;
+    b.build()
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    // The seed picks the draw of a built-in set; whether the data are series picks the overlay.
+    let seed = config(&a, false)?.train.seed;
+    let dataset = data::load(&a.data, seed)?;
+    let cfg = config(&a, dataset.shape.is_some())?;
     let device = training_device(a.device)?;
     let out = a.out.unwrap_or_else(|| {
         PathBuf::from(format!(

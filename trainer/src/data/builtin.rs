@@ -5,7 +5,10 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 
-pub const BUILTIN_NAMES: &[&str] = &["ring8", "grid25"];
+pub const BUILTIN_NAMES: &[&str] = &["ring8", "grid25", "basicmotions", "sines"];
+
+/// BasicMotions (UEA archive), compiled in: see `trainer/data/README.md`.
+const BASICMOTIONS_CSV: &str = include_str!("../../data/basicmotions.csv");
 
 /// PacGAN trains on 100k fixed points.
 const TRAIN_POINTS: usize = 100_000;
@@ -62,13 +65,25 @@ impl Mixture {
 }
 
 pub fn builtin(name: &str, seed: u64) -> Option<Dataset> {
+    match name {
+        "sines" => return Some(super::sines::dataset(seed)),
+        "basicmotions" => {
+            let ds = super::series::parse_series_csv(
+                std::path::Path::new("basicmotions.csv"),
+                BASICMOTIONS_CSV,
+            )
+            .expect("the bundled BasicMotions parses");
+            return Some(ds);
+        }
+        _ => {}
+    }
     let mixture = Mixture::named(name)?;
     Some(Dataset {
         name: name.to_string(),
         dim: 2,
         points: mixture.sample(TRAIN_POINTS, seed),
         columns: vec!["x".into(), "y".into()],
-        classes: Vec::new(),
         mixture: Some(mixture),
+        ..Default::default()
     })
 }

@@ -77,7 +77,6 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         dim,
         points,
         columns,
-        classes: Vec::new(),
-        mixture: None,
+        ..Default::default()
     })
 }

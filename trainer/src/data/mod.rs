@@ -1,18 +1,22 @@
-//! Training data: the built-in mixtures, a CSV reader for `N × D` tables, and normalisation.
+//! Training data: the built-in mixtures and series (Sines, the bundled BasicMotions), readers for
+//! `N × D` CSV tables, labelled-series CSV and UEA `.ts` files, and normalisation.
 
 mod builtin;
 mod csv_table;
 mod normalize;
+mod series;
+pub mod sines;
 
 pub use builtin::{builtin, Mixture, BUILTIN_NAMES};
 pub use csv_table::read_csv;
 pub use normalize::Normalizer;
+pub use series::{is_series_header, read_series_csv, read_test_file, read_ts};
 
 use anyhow::Result;
 use std::path::Path;
 
 /// `n` points of dimension `dim`, row-major, in the data's own units.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Dataset {
     pub name: String,
     pub dim: usize,
@@ -23,6 +27,19 @@ pub struct Dataset {
     pub classes: Vec<String>,
     /// The generating mixture, when the dataset knows its modes (built-in sets).
     pub mixture: Option<Mixture>,
+    /// Class index of each training row (empty when unlabelled).
+    pub labels: Vec<usize>,
+    /// `[channels, length]` when each row is a channel-major series.
+    pub shape: Option<[usize; 2]>,
+    /// Held-out rows of the same file (the `test` split), for evaluation only.
+    pub test: Option<Split>,
+}
+
+/// Rows and their class indices.
+#[derive(Debug, Clone, Default)]
+pub struct Split {
+    pub points: Vec<f32>,
+    pub labels: Vec<usize>,
 }
 
 impl Dataset {
@@ -39,7 +56,8 @@ impl Dataset {
     }
 }
 
-/// `--data` takes a built-in name or a path to a CSV file.
+/// `--data` takes a built-in name or a path to a CSV (plain `N × D`, or labelled series when the
+/// header starts `split,label` or `label`) or `.ts` file.
 pub fn load(spec: &str, seed: u64) -> Result<Dataset> {
     if let Some(ds) = builtin(spec, seed) {
         return Ok(ds);
@@ -51,5 +69,23 @@ pub fn load(spec: &str, seed: u64) -> Result<Dataset> {
             BUILTIN_NAMES.join(", ")
         );
     }
-    read_csv(path)
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ts")) {
+        return read_ts(path);
+    }
+    let mut head = String::new();
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open data file {}: {e}", path.display()))?;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if !line.trim().is_empty() && !line.starts_with('#') {
+            head = line;
+            break;
+        }
+    }
+    if is_series_header(&head) {
+        read_series_csv(path)
+    } else {
+        read_csv(path)
+    }
 }

@@ -2,5 +2,6 @@
 
 mod modes;
 pub mod plot;
+pub mod series_plot;
 
 pub use modes::{mode_metrics, ModeMetrics};

@@ -1,10 +1,11 @@
-//! MLP discriminator with optional spectral norm and minibatch standard deviation, and its exact
-//! input gradient ∇ₓ Σ D(x) built from graph ops, layer by layer (a vector-Jacobian product), so a
+//! MLP discriminator with optional spectral norm and minibatch standard deviation, class-conditional
+//! by projection (Miyato & Koyama 2018: D(x, y) = ψ(φ(x)) + ⟨E·y, φ(x)⟩), and its exact input
+//! gradient ∇ₓ Σ D(x, y) built from graph ops, layer by layer (a vector-Jacobian product), so a
 //! penalty on it trains D's parameters.
 
 use super::{init_linear, power_iteration, spectral_sigma, Act};
 use crate::config::ModelConfig;
-use burn::module::{Module, RunningState};
+use burn::module::{Module, Param, RunningState};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand_distr::{Distribution, StandardNormal};
@@ -19,6 +20,8 @@ pub struct Discriminator {
     /// Persistent power-iteration vectors, one per layer (hidden…, out), when spectral norm is on.
     pub sn_u: Vec<RunningState<Tensor<1>>>,
     pub minibatch_std: bool,
+    /// Class embedding `[classes, features]` of the projection term (conditional D only).
+    pub embed: Option<Param<Tensor<2>>>,
     #[module(skip)]
     pub act: Act,
 }
@@ -32,7 +35,14 @@ pub struct DWeights {
 }
 
 impl Discriminator {
-    pub fn new(cfg: &ModelConfig, input_dim: usize, rng: &mut Pcg64Mcg, device: &Device) -> Self {
+    /// `classes` > 0 makes D conditional: every call then takes one-hot class rows.
+    pub fn new(
+        cfg: &ModelConfig,
+        input_dim: usize,
+        classes: usize,
+        rng: &mut Pcg64Mcg,
+        device: &Device,
+    ) -> Self {
         let mut d = input_dim;
         let mut hidden = Vec::new();
         for _ in 0..cfg.d_depth {
@@ -54,10 +64,23 @@ impl Discriminator {
                 )));
             }
         }
+        // Projection embedding: small at the start so D begins close to unconditional.
+        let features = if cfg.d_depth == 0 { input_dim } else { cfg.d_width };
+        let embed = (classes > 0).then(|| {
+            let bound = 1.0 / (features as f32).sqrt();
+            let v: Vec<f32> = (0..classes * features)
+                .map(|_| rand::RngExt::random_range(rng, -bound..bound))
+                .collect();
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(v, [classes, features]),
+                device,
+            ))
+        });
         Self {
             hidden,
             out,
             sn_u,
+            embed,
             minibatch_std: cfg.d_minibatch_std,
             act: Act::new(cfg.d_activation, cfg.leaky_slope),
         }
@@ -95,18 +118,29 @@ impl Discriminator {
         DWeights { layers, sigmas }
     }
 
-    /// D(x) as logits, [B, 1].
-    pub fn forward(&self, w: &DWeights, x: Tensor<2>) -> Tensor<2> {
-        self.run(w, x, false).0
+    /// D(x, y) as logits, [B, 1]; `y` is one-hot `[B, classes]` for a conditional D, else `None`.
+    pub fn forward(&self, w: &DWeights, x: Tensor<2>, y: Option<Tensor<2>>) -> Tensor<2> {
+        self.run(w, x, y, false).0
     }
 
-    /// D(x) and ∇ₓ Σᵢ D(xᵢ), both in the graph of D's parameters.
-    pub fn forward_with_input_grad(&self, w: &DWeights, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let (out, grad) = self.run(w, x, true);
+    /// D(x, y) and ∇ₓ Σᵢ D(xᵢ, yᵢ), both in the graph of D's parameters.
+    pub fn forward_with_input_grad(
+        &self,
+        w: &DWeights,
+        x: Tensor<2>,
+        y: Option<Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let (out, grad) = self.run(w, x, y, true);
         (out, grad.expect("asked for the gradient"))
     }
 
-    fn run(&self, w: &DWeights, x: Tensor<2>, want_grad: bool) -> (Tensor<2>, Option<Tensor<2>>) {
+    fn run(
+        &self,
+        w: &DWeights,
+        x: Tensor<2>,
+        y: Option<Tensor<2>>,
+        want_grad: bool,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
         let (hidden_w, last) = w.layers.split_at(w.layers.len() - 1);
         let mut pre = Vec::with_capacity(hidden_w.len());
         let mut h = x;
@@ -116,19 +150,35 @@ impl Discriminator {
             pre.push(a);
         }
         let [batch, features] = h.dims();
+        // Projection: ⟨E·y, h⟩ per row; its gradient with respect to h is E·y.
+        let class_vec = match (&self.embed, y) {
+            (Some(e), Some(y)) => Some(y.matmul(e.val())),
+            (None, None) => None,
+            (Some(_), None) => panic!("a conditional D needs the class of every input"),
+            (None, Some(_)) => panic!("an unconditional D takes no class"),
+        };
+        let projection = class_vec
+            .as_ref()
+            .map(|e| h.clone().mul(e.clone()).sum_dim(1));
         let mbstd = self.minibatch_std.then(|| MinibatchStd::new(&h));
         let h_out = match &mbstd {
             Some(m) => Tensor::cat(vec![h, m.feature.clone().expand([batch, 1])], 1),
             None => h,
         };
         let (w_out, b_out) = &last[0];
-        let out = h_out.matmul(w_out.clone()).add(b_out.clone().unsqueeze());
+        let mut out = h_out.matmul(w_out.clone()).add(b_out.clone().unsqueeze());
+        if let Some(p) = projection {
+            out = out + p;
+        }
         if !want_grad {
             return (out, None);
         }
         // Upstream gradient of Σ out is ones; through the last Linear it is w_outᵀ on every row.
         let row = w_out.clone().transpose(); // [1, in]
         let mut g = row.clone().narrow(1, 0, features).expand([batch, features]);
+        if let Some(e) = class_vec {
+            g = g + e;
+        }
         if let Some(m) = &mbstd {
             let g_std = row.narrow(1, features, 1).mul_scalar(batch as f64); // Σ over the batch
             g = g + m.vjp(g_std);

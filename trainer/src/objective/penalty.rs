@@ -7,20 +7,21 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{activation::relu, Tensor};
 
 /// λ·E[(‖∇D(x̂)‖ − t)²] (two-sided) or λ·E[max(0, ‖∇D(x̂)‖ − t)²] (one-sided) on x̂ = εx + (1 − ε)x̃,
-/// ε ~ U[0, 1] per sample, given as `eps` [B, 1].
+/// ε ~ U[0, 1] per sample, given as `eps` [B, 1]; real and fake rows share the classes `y`.
 #[allow(clippy::too_many_arguments)]
 pub fn gradient_penalty(
     d: &Discriminator,
     w: &DWeights,
     real: Tensor<2>,
     fake: Tensor<2>,
+    y: Option<Tensor<2>>,
     eps: Tensor<2>,
     lambda: f64,
     side: GpSide,
     target: f64,
 ) -> Tensor<1> {
     let x_hat = real.mul(eps.clone()) + fake.mul(eps.neg().add_scalar(1.0));
-    let (_, g) = d.forward_with_input_grad(w, x_hat);
+    let (_, g) = d.forward_with_input_grad(w, x_hat, y);
     let norm = g.powi_scalar(2).sum_dim(1).add_scalar(1e-12).sqrt();
     let excess = norm.sub_scalar(target);
     let excess = match side {
@@ -31,8 +32,14 @@ pub fn gradient_penalty(
 }
 
 /// (γ/2)·E‖∇ₓD(x)‖²: R1 on real samples, R2 on fakes (Mescheder et al. 2018).
-pub fn r_penalty(d: &Discriminator, w: &DWeights, x: Tensor<2>, gamma: f64) -> Tensor<1> {
-    let (_, g) = d.forward_with_input_grad(w, x);
+pub fn r_penalty(
+    d: &Discriminator,
+    w: &DWeights,
+    x: Tensor<2>,
+    y: Option<Tensor<2>>,
+    gamma: f64,
+) -> Tensor<1> {
+    let (_, g) = d.forward_with_input_grad(w, x, y);
     grad_sq_penalty(g, gamma)
 }
 

@@ -2,7 +2,7 @@
 
 use super::{
     build_optimizer, clip_global_norm, clip_weights, global_norm, learning_rate, normal_tensor,
-    uniform_tensor, Batcher, Ema,
+    uniform_tensor, Augmenter, Batcher, Ema,
 };
 use crate::config::{LossKind, TrainConfig};
 use crate::model::generator::GenMode;
@@ -30,6 +30,32 @@ pub struct StepStats {
     pub lr_g: f64,
     pub lr_d: f64,
     pub instance_noise: f64,
+    /// Augmentation probability after this step (ADA moves it).
+    pub augment_p: f64,
+}
+
+/// What a trainer learns from: normalised rows, and their classes when labelled.
+pub struct TrainData {
+    pub points: Vec<f32>,
+    pub dim: usize,
+    /// One class index per row, or empty.
+    pub labels: Vec<usize>,
+    pub classes: usize,
+    /// `[channels, length]` for series (augmentation needs it).
+    pub shape: Option<[usize; 2]>,
+}
+
+impl TrainData {
+    /// Unlabelled `dim`-dimensional points.
+    pub fn points(points: Vec<f32>, dim: usize) -> Self {
+        Self {
+            points,
+            dim,
+            labels: Vec::new(),
+            classes: 0,
+            shape: None,
+        }
+    }
 }
 
 pub struct Trainer {
@@ -42,22 +68,42 @@ pub struct Trainer {
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
     batcher: Batcher,
+    /// Augmentation of D's inputs (series with `augment` enabled).
+    pub augmenter: Option<Augmenter>,
     rng: Pcg64Mcg,
     /// Generator steps taken so far.
     pub step: usize,
 }
 
 impl Trainer {
-    /// `points` are the normalised training data, `dim` columns. `device` must have autodiff.
-    pub fn new(cfg: TrainConfig, points: Vec<f32>, dim: usize, device: Device) -> Self {
+    /// `data` is normalised. `device` must have autodiff. Augmentation needs series data.
+    pub fn new(cfg: TrainConfig, data: TrainData, device: Device) -> anyhow::Result<Self> {
         let mut rng = Pcg64Mcg::seed_from_u64(cfg.train.seed);
-        let g = Generator::new(&cfg.model, 0, dim, &mut rng, &device);
-        let d = Discriminator::new(&cfg.model, dim, &mut rng, &device);
+        let TrainData {
+            points,
+            dim,
+            labels,
+            classes,
+            shape,
+        } = data;
+        if classes > 0 && labels.len() * dim != points.len() {
+            anyhow::bail!("{} labels for {} rows", labels.len(), points.len() / dim);
+        }
+        let augmenter = match (cfg.augment.enabled(), shape) {
+            (false, _) => None,
+            (true, Some(shape)) => Some(Augmenter::new(&cfg.augment, shape)),
+            (true, None) => anyhow::bail!(
+                "`augment` transforms series; this dataset is a table (set augment.p=0 and augment.ada_target=0)"
+            ),
+        };
+        let g = Generator::new(&cfg.model, classes, dim, &mut rng, &device);
+        let d = Discriminator::new(&cfg.model, dim, classes, &mut rng, &device);
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&g, cfg.train.ema));
         let opt_g = build_optimizer(&cfg.optim);
         let opt_d = build_optimizer(&cfg.optim);
-        Self {
-            batcher: Batcher::new(points, dim),
+        Ok(Self {
+            batcher: Batcher::new(points, dim, labels, classes),
+            augmenter,
             cfg,
             device,
             g,
@@ -67,6 +113,24 @@ impl Trainer {
             opt_d,
             rng,
             step: 0,
+        })
+    }
+
+    /// D's view of a batch: instance noise, then augmentation.
+    fn d_input(&mut self, x: Tensor<2>, sigma: f64) -> Tensor<2> {
+        let x = self.with_noise(x, sigma);
+        match &self.augmenter {
+            Some(a) => a.augment(&mut self.rng, x, &self.device),
+            None => x,
+        }
+    }
+
+    /// G's input: latents joined with the one-hot classes of a conditional generator.
+    fn g_input(&mut self, b: usize, y: Option<&Tensor<2>>) -> Tensor<2> {
+        let z = normal_tensor(&mut self.rng, b, self.cfg.model.latent, 1.0, &self.device);
+        match y {
+            Some(y) => Tensor::cat(vec![z, y.clone()], 1),
+            None => z,
         }
     }
 
@@ -89,7 +153,7 @@ impl Trainer {
 
     pub fn step(&mut self) -> StepStats {
         let cfg = self.cfg.clone();
-        let (b, latent) = (cfg.train.batch, cfg.model.latent);
+        let b = cfg.train.batch;
         let lr_g = learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.steps);
         let lr_d = learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.steps);
         let sigma = self.instance_noise();
@@ -102,7 +166,9 @@ impl Trainer {
 
         for _ in 0..cfg.train.n_critic {
             let real = self.batcher.batch(&mut self.rng, b, &self.device);
-            let z = normal_tensor(&mut self.rng, b, latent, 1.0, &self.device);
+            let y = real.y;
+            // Fakes share the real batch's classes, so an interpolate between them has one class.
+            let z = self.g_input(b, y.as_ref());
             // Fakes for D come from G on the inner backend: no orphan graph is left behind.
             let g_inner = self.g.valid();
             let mode = GenMode {
@@ -111,8 +177,8 @@ impl Trainer {
                 noise: Some(&mut self.rng),
             };
             let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
-            let real_in = self.with_noise(real.clone(), sigma);
-            let fake_in = self.with_noise(fake.clone(), sigma);
+            let real_in = self.d_input(real.x, sigma);
+            let fake_in = self.d_input(fake, sigma);
 
             let w = self.d.weights(true);
             // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
@@ -120,9 +186,12 @@ impl Trainer {
             // fake go through D as one batch: half the ops, larger matmuls.
             let pc = &cfg.penalty;
             let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
-                let both = self
-                    .d
-                    .forward(&w, Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0));
+                let y2 = y.as_ref().map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
+                let both = self.d.forward(
+                    &w,
+                    Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
+                    y2,
+                );
                 (
                     both.clone().narrow(0, 0, b),
                     None,
@@ -130,10 +199,14 @@ impl Trainer {
                     None,
                 )
             } else {
-                let (r, r_grad) = self.d_pass(&w, real_in.clone(), pc.r1 > 0.0);
-                let (f, f_grad) = self.d_pass(&w, fake_in.clone(), pc.r2 > 0.0);
+                let (r, r_grad) = self.d_pass(&w, real_in.clone(), y.clone(), pc.r1 > 0.0);
+                let (f, f_grad) = self.d_pass(&w, fake_in.clone(), y.clone(), pc.r2 > 0.0);
                 (r, r_grad, f, f_grad)
             };
+            if let Some(a) = &mut self.augmenter {
+                let v = r.clone().into_data().convert::<f32>();
+                a.observe(v.as_slice::<f32>().unwrap_or(&[]), b);
+            }
             stats.d_real = r.clone().mean().into_scalar::<f64>();
             stats.d_fake = f.clone().mean().into_scalar::<f64>();
             let mut loss = d_loss(cfg.loss.kind, r, f, cfg.loss.label_smoothing);
@@ -151,6 +224,7 @@ impl Trainer {
                     &w,
                     real_in.clone(),
                     fake_in.clone(),
+                    y.clone(),
                     eps,
                     pc.gp,
                     pc.gp_side,
@@ -184,21 +258,22 @@ impl Trainer {
         }
 
         // Generator step through a frozen copy of D.
-        let z = normal_tensor(&mut self.rng, b, latent, 1.0, &self.device);
+        let y = self.batcher.classes_like_data(&mut self.rng, b, &self.device);
+        let z = self.g_input(b, y.as_ref());
         let mode = GenMode {
             train: true,
             update_stats: true,
             noise: Some(&mut self.rng),
         };
         let fake = self.g.forward(z, mode);
-        let fake_in = self.with_noise(fake, sigma);
+        let fake_in = self.d_input(fake, sigma);
         let d_frozen = self.d.clone().no_grad();
         let w = d_frozen.weights(false);
-        let f = d_frozen.forward(&w, fake_in);
+        let f = d_frozen.forward(&w, fake_in, y);
         let r = if cfg.loss.kind == LossKind::RelativisticAverage {
             let real = self.batcher.batch(&mut self.rng, b, &self.device);
-            let real_in = self.with_noise(real, sigma);
-            d_frozen.forward(&w, real_in)
+            let real_in = self.d_input(real.x, sigma);
+            d_frozen.forward(&w, real_in, real.y)
         } else {
             f.clone()
         };
@@ -215,6 +290,7 @@ impl Trainer {
         };
         self.g = self.opt_g.step(lr_g, self.g.clone(), grads);
         self.step += 1;
+        stats.augment_p = self.augmenter.as_ref().map_or(0.0, |a| a.p);
         if let Some(ema) = &mut self.ema {
             ema.update(&self.g, self.step <= cfg.train.ema_start);
         }
@@ -226,13 +302,14 @@ impl Trainer {
         &self,
         w: &DWeights,
         x: Tensor<2>,
+        y: Option<Tensor<2>>,
         with_grad: bool,
     ) -> (Tensor<2>, Option<Tensor<2>>) {
         if with_grad {
-            let (out, g) = self.d.forward_with_input_grad(w, x);
+            let (out, g) = self.d.forward_with_input_grad(w, x, y);
             (out, Some(g))
         } else {
-            (self.d.forward(w, x), None)
+            (self.d.forward(w, x, y), None)
         }
     }
 
