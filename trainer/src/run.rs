@@ -34,6 +34,9 @@ pub struct GeneratorMeta {
     /// `[channels, length]` of a series generator (rows are channel-major).
     #[serde(default)]
     pub shape: Option<[usize; 2]>,
+    /// The `--data` the run trained on (built-in name or absolute path).
+    #[serde(default)]
+    pub source: String,
     pub seed: u64,
     pub step: usize,
 }
@@ -216,6 +219,7 @@ fn train_into(
         normalizer: normalizer.clone(),
         mixture: data.mixture.clone(),
         shape: data.shape,
+        source: data.source.clone(),
         seed: cfg.train.seed,
         step: trainer.step,
     };

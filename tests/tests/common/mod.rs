@@ -38,6 +38,8 @@ pub fn meta(output_dim: usize, classes: &[&str]) -> GeneratorMeta {
             span: 1,
         },
         mixture: None,
+        shape: None,
+        source: String::new(),
         seed: 5,
         step: 0,
     }

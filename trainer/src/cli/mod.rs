@@ -2,6 +2,7 @@
 
 mod bench;
 mod device;
+mod eval;
 mod export;
 mod sample;
 mod train;
@@ -32,6 +33,9 @@ enum Command {
     /// Export a run's generator (the EMA copy) to ONNX with Keel's metadata, for `keel-run` and any
     /// ONNX runtime. `keel train` already writes RUN/generator.onnx; this re-exports or writes elsewhere.
     Export(export::ExportArgs),
+    /// Evaluate a series run: TSTR/TRTR, discriminative and predictive scores, augmentation gain with
+    /// k real series per class, plots; writes RUN_DIR/eval/{report.md, eval.json, *.png}.
+    Eval(eval::EvalArgs),
     /// List the named recipes and what each one sets.
     Recipes {
         /// Print the full TOML of this recipe.
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Export(a) => export::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Recipes { name } => recipes(name),
         Command::Bench(b) => bench::run(b),
     }

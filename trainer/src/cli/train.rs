@@ -1,10 +1,12 @@
 use super::device::{training_device, DeviceKind};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use keel_trainer::eval::classifier::Fit;
+use keel_trainer::eval::report::{evaluate, EvalOptions};
 use keel_trainer::config::{ConfigBuilder, TrainConfig, DEFAULT_RECIPE};
 use keel_trainer::data;
 use keel_trainer::run::{train, RunOptions};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -39,6 +41,12 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not quantize the generator to int8 afterwards (done when `keel-run` sits beside `keel`).
+    #[arg(long)]
+    no_quantize: bool,
+    /// Do not write the evaluation report of a series run afterwards (`keel eval RUN_DIR` does it).
+    #[arg(long)]
+    no_eval: bool,
 }
 
 /// The layered configuration; `series` adds the recipe's series overlay.
@@ -103,9 +111,80 @@ pub fn run(a: TrainArgs) -> Result<()> {
         "  generator for any ONNX runtime: {}",
         dir.join(keel_trainer::export::ONNX_FILE).display()
     );
+    let onnx = dir.join(keel_trainer::export::ONNX_FILE);
+    let draw = if dataset.classes.is_empty() { "" } else { " --class NAME" };
     println!(
-        "  draw more: keel-run generate {} --n 1000 --out samples.csv",
-        dir.join(keel_trainer::export::ONNX_FILE).display()
+        "  draw more: keel-run generate {}{draw} --n 1000 --out samples.csv",
+        onnx.display()
+    );
+    if !a.no_quantize {
+        quantize(&onnx)?;
+    }
+    if dataset.shape.is_some() && !a.no_eval {
+        let opts = EvalOptions {
+            test: None,
+            data: None,
+            per_class: 100,
+            repeats: 3,
+            gain: None,
+            fit: Fit::default(),
+        };
+        match evaluate(&dir, &opts, |_| {}) {
+            Ok((eval_dir, r)) => {
+                if let (Some(t), Some(b)) = (r.scores.tstr, r.scores.trtr) {
+                    println!("  TSTR {t:.3} / TRTR {b:.3}; discriminative score {:.3}", r.scores.discriminative.mean);
+                }
+                println!("  report: {} (augmentation gain: keel eval {})", eval_dir.join("report.md").display(), dir.display());
+            }
+            // A dataset without a test split has nothing to score against: say so, keep the run.
+            Err(e) => println!("  no report: {e:#}"),
+        }
+    }
+    Ok(())
+}
+
+/// Quantizes with `keel-run` from beside this binary: the trainer does not link the runtime
+/// (data flows one way), but a user who built both gets the `.kq8` in the same command.
+fn quantize(onnx: &Path) -> Result<()> {
+    let exe = std::env::current_exe().ok();
+    let runner = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|d| d.join(format!("keel-run{}", std::env::consts::EXE_SUFFIX)))
+        .filter(|p| p.exists());
+    let kq8 = onnx.with_extension("kq8");
+    let report = onnx.with_file_name("quantize.json");
+    let Some(runner) = runner else {
+        println!(
+            "  int8 for the firmware: keel-run quantize {} --out {} (build keel-run: cargo build --release -p keel-runtime)",
+            onnx.display(),
+            kq8.display()
+        );
+        return Ok(());
+    };
+    let out = std::process::Command::new(&runner)
+        .arg("quantize")
+        .arg(onnx)
+        .arg("--out")
+        .arg(&kq8)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .with_context(|| format!("cannot run {}", runner.display()))?;
+    if !out.status.success() {
+        bail!(
+            "training finished, but quantizing failed ({}):\n{}",
+            runner.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let e2e = text.lines().find(|l| l.trim_start().starts_with("end to end")).map(|l| l.split_whitespace().last().unwrap_or("").to_string());
+    println!(
+        "  int8 for the firmware: {} (SQNR {} dB; report {})",
+        kq8.display(),
+        e2e.unwrap_or_else(|| "?".into()),
+        report.display()
     );
     Ok(())
 }

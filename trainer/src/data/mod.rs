@@ -33,6 +33,8 @@ pub struct Dataset {
     pub shape: Option<[usize; 2]>,
     /// Held-out rows of the same file (the `test` split), for evaluation only.
     pub test: Option<Split>,
+    /// What `--data` said (a built-in name or a path), so evaluation can read the data again.
+    pub source: String,
 }
 
 /// Rows and their class indices.
@@ -59,6 +61,15 @@ impl Dataset {
 /// `--data` takes a built-in name or a path to a CSV (plain `N × D`, or labelled series when the
 /// header starts `split,label` or `label`) or `.ts` file.
 pub fn load(spec: &str, seed: u64) -> Result<Dataset> {
+    let mut ds = load_any(spec, seed)?;
+    ds.source = match BUILTIN_NAMES.contains(&spec) {
+        true => spec.to_string(),
+        false => std::fs::canonicalize(spec).map_or(spec.to_string(), |p| p.display().to_string()),
+    };
+    Ok(ds)
+}
+
+fn load_any(spec: &str, seed: u64) -> Result<Dataset> {
     if let Some(ds) = builtin(spec, seed) {
         return Ok(ds);
     }

@@ -333,6 +333,9 @@ fn assemble(
     if classes.is_empty() {
         bail!("{}: no training rows", path.display());
     }
+    if length < 2 {
+        bail!("{}: series of {length} step(s): Keel needs at least 2", path.display());
+    }
     let dim = channels * length;
     let (mut train, mut test) = (Split::default(), Split::default());
     for r in rows {
@@ -379,7 +382,7 @@ fn assemble(
         labels: train.labels,
         shape: Some([channels, length]),
         test: (!test.labels.is_empty()).then_some(test),
-        mixture: None,
+        ..Default::default()
     })
 }
 

@@ -5,3 +5,6 @@ pub mod plot;
 pub mod series_plot;
 
 pub use modes::{mode_metrics, ModeMetrics};
+pub mod classifier;
+pub mod series;
+pub mod report;

@@ -1,0 +1,105 @@
+use anyhow::{bail, Result};
+use keel_trainer::eval::classifier::Fit;
+use keel_trainer::eval::report::{evaluate, EvalOptions};
+use keel_trainer::eval::series::GainOptions;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// A run directory of a series model, written by `keel train`.
+    run: PathBuf,
+    /// Held-out labelled series (CSV or .ts) instead of the dataset's own test split.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Where the training data are now, if not where the run recorded them.
+    #[arg(long)]
+    data: Option<String>,
+    /// Synthetic series per class for TSTR.
+    #[arg(long, default_value_t = 100)]
+    per_class: usize,
+    /// Repeats of the discriminative and predictive scores.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Skip the augmentation-gain study (it trains a GAN per k and draw).
+    #[arg(long)]
+    no_gain: bool,
+    /// k real series per class in the gain study (`all` for every one).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,5,all")]
+    k: Vec<String>,
+    /// Draws of the k series per class.
+    #[arg(long, default_value_t = 5)]
+    draws: usize,
+    /// Series added per class (GAN samples, or classic augmentations).
+    #[arg(long, default_value_t = 50)]
+    added: usize,
+    /// Generator steps of each GAN of the gain study [default: the run's].
+    #[arg(long)]
+    gan_steps: Option<usize>,
+    /// Training steps of every reference classifier.
+    #[arg(long, default_value_t = Fit::default().steps)]
+    classifier_steps: usize,
+    /// Seed of the evaluation's own draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let ks = a
+        .k
+        .iter()
+        .map(|k| match k.trim() {
+            "all" => Ok(None),
+            n => match n.parse::<usize>() {
+                Ok(v) if v > 0 => Ok(Some(v)),
+                _ => bail!("--k `{n}`: expected a positive number or `all`"),
+            },
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if a.draws == 0 || a.repeats == 0 || a.per_class == 0 {
+        bail!("--draws, --repeats and --per-class must be at least 1");
+    }
+    let run_cfg = keel_trainer::run::load_generator(&a.run, &burn::tensor::Device::flex())?.0;
+    let fit = Fit {
+        steps: a.classifier_steps,
+        seed: a.seed,
+        ..Fit::default()
+    };
+    let opts = EvalOptions {
+        test: a.test,
+        data: a.data,
+        per_class: a.per_class,
+        repeats: a.repeats,
+        gain: (!a.no_gain).then(|| GainOptions {
+            ks,
+            draws: a.draws,
+            added_per_class: a.added,
+            gan_steps: a.gan_steps.unwrap_or(run_cfg.train.steps),
+            fit,
+        }),
+        fit,
+    };
+    let (dir, r) = evaluate(&a.run, &opts, |m| eprintln!("{m}"))?;
+    let s = &r.scores;
+    if let (Some(t), Some(b)) = (s.tstr, s.trtr) {
+        println!("TSTR {:.3}  TRTR {:.3}  ratio {:.3}", t, b, t / b.max(1e-9));
+    }
+    println!(
+        "discriminative {:.3} ± {:.3}  predictive {:.4} (real→real {:.4})",
+        s.discriminative.mean, s.discriminative.std, s.predictive.mean, s.predictive_real.mean
+    );
+    if let Some(g) = &r.gain {
+        println!("k      real    +classic  +keel");
+        for row in &g.rows {
+            println!(
+                "{:<5} {:>6.1}%  {:>6.1}%  {:>6.1}%",
+                row.k.map_or("all".into(), |k| k.to_string()),
+                100.0 * row.real_only.mean,
+                100.0 * row.classic.mean,
+                100.0 * row.keel.mean
+            );
+        }
+    }
+    println!("report: {}", dir.join("report.md").display());
+    println!("scores: {}", dir.join("eval.json").display());
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! The time-series scores of a run: TSTR/TRTR with the reference classifier, the TimeGAN
+//! discriminative and predictive scores, and the augmentation gain with k real samples per class.
+//! Everything here works on normalised series (the run's per-channel normaliser).
+
+use super::classifier::{accuracy, predictor_mae, train_classifier, train_predictor, Fit};
+use crate::config::TrainConfig;
+use crate::data::{Normalizer, Split};
+use crate::model::Generator;
+use crate::sample::sample_classes;
+use crate::train::{warp_curve, TrainData, Trainer};
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64Mcg;
+use serde::Serialize;
+
+/// Normalised real data of a run: training rows and a held-out split.
+pub struct RealData<'a> {
+    pub shape: [usize; 2],
+    pub classes: usize,
+    pub train: &'a Split,
+    pub test: &'a Split,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    /// Synthetic series drawn per class for TSTR (or in all, unconditional).
+    pub synthetic_per_class: usize,
+    pub tstr: Option<f64>,
+    pub trtr: Option<f64>,
+    pub tstr_over_trtr: Option<f64>,
+    /// |accuracy − 0.5| of a real-vs-synthetic classifier on a held-out 20 %, over `repeats`.
+    pub discriminative: MeanStd,
+    /// Next-step MAE (data units) of a predictor trained on synthetic, tested on real.
+    pub predictive: MeanStd,
+    /// The same predictor trained on real training data (the floor).
+    pub predictive_real: MeanStd,
+    pub classifier: Fit,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+impl MeanStd {
+    pub fn of(v: &[f64]) -> Self {
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        Self {
+            mean,
+            std: var.sqrt(),
+            n: v.len(),
+        }
+    }
+}
+
+/// Draws `per_class` normalised samples of every class (or `per_class` in all, unconditional).
+pub fn synthetic(g: &Generator, per_class: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    let k = g.classes.max(1);
+    let labels: Vec<usize> = (0..per_class * k).map(|i| i % k).collect();
+    let identity = Normalizer {
+        mean: vec![0.0],
+        std: vec![1.0],
+        span: 1,
+    };
+    let x = sample_classes(g, &identity, &labels, seed, &Device::flex());
+    let labels = if g.classes > 0 { labels } else { Vec::new() };
+    (x, labels)
+}
+
+/// TSTR, TRTR, discriminative and predictive scores of generator `g` (inference copy).
+pub fn scores(
+    g: &Generator,
+    real: &RealData,
+    norm: &Normalizer,
+    per_class: usize,
+    repeats: usize,
+    fit: Fit,
+) -> Scores {
+    let shape = real.shape;
+    let (tstr, trtr) = if real.classes > 0 && !real.test.labels.is_empty() {
+        let (sx, sy) = synthetic(g, per_class, fit.seed + 1);
+        let c = train_classifier(&sx, &sy, shape, real.classes, fit);
+        let tstr = accuracy(&c, &real.test.points, &real.test.labels, shape);
+        let c = train_classifier(&real.train.points, &real.train.labels, shape, real.classes, fit);
+        let trtr = accuracy(&c, &real.test.points, &real.test.labels, shape);
+        (Some(tstr), Some(trtr))
+    } else {
+        (None, None)
+    };
+    // Real rows for the post-hoc tests: every real series we have (train and test).
+    let dim = shape[0] * shape[1];
+    let mut all_real = real.train.points.clone();
+    all_real.extend_from_slice(&real.test.points);
+    let n_real = all_real.len() / dim;
+    let target = shape[0] - usize::from(shape[0] > 1);
+    let to_units = norm.std.get(target).copied().unwrap_or(1.0);
+    let mut disc = Vec::new();
+    let mut pred = Vec::new();
+    let mut pred_real = Vec::new();
+    for r in 0..repeats {
+        let seed = fit.seed + 100 + r as u64;
+        let per = n_real.div_ceil(g.classes.max(1));
+        let (sx, _) = synthetic(g, per, seed);
+        let sx = &sx[..n_real * dim];
+        disc.push(discriminative(&all_real, sx, shape, Fit { seed, ..fit }));
+        let p = train_predictor(sx, shape, Fit { seed, ..fit });
+        pred.push(predictor_mae(&p, &real.test.points, shape) * to_units);
+        let p = train_predictor(&real.train.points, shape, Fit { seed, ..fit });
+        pred_real.push(predictor_mae(&p, &real.test.points, shape) * to_units);
+    }
+    Scores {
+        synthetic_per_class: per_class,
+        tstr,
+        trtr,
+        tstr_over_trtr: tstr.zip(trtr).map(|(a, b)| a / b.max(1e-9)),
+        discriminative: MeanStd::of(&disc),
+        predictive: MeanStd::of(&pred),
+        predictive_real: MeanStd::of(&pred_real),
+        classifier: fit,
+    }
+}
+
+/// TimeGAN's discriminative score: shuffle real (label 1) and synthetic (0), train on 80 %,
+/// |accuracy − 0.5| on the other 20 %.
+fn discriminative(real: &[f32], fake: &[f32], shape: [usize; 2], fit: Fit) -> f64 {
+    let dim = shape[0] * shape[1];
+    let mut rows: Vec<(&[f32], usize)> = real
+        .chunks_exact(dim)
+        .map(|r| (r, 1))
+        .chain(fake.chunks_exact(dim).map(|r| (r, 0)))
+        .collect();
+    rows.shuffle(&mut Pcg64Mcg::seed_from_u64(fit.seed ^ 0xd15c));
+    let cut = rows.len() * 4 / 5;
+    let flat = |rs: &[(&[f32], usize)]| -> (Vec<f32>, Vec<usize>) {
+        (rs.iter().flat_map(|r| r.0.iter().copied()).collect(), rs.iter().map(|r| r.1).collect())
+    };
+    let (tx, ty) = flat(&rows[..cut]);
+    let (vx, vy) = flat(&rows[cut..]);
+    let c = train_classifier(&tx, &ty, shape, 2, fit);
+    (accuracy(&c, &vx, &vy, shape) - 0.5).abs()
+}
+
+/// Accuracy on the real test split with k real training series per class, per method.
+#[derive(Debug, Clone, Serialize)]
+pub struct GainRow {
+    /// k per class; `None` is "all".
+    pub k: Option<usize>,
+    pub real_only: MeanStd,
+    pub classic: MeanStd,
+    pub keel: MeanStd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gain {
+    pub draws: usize,
+    /// Synthetic (GAN) or augmented (classic) series added per class.
+    pub added_per_class: usize,
+    /// Generator steps of each GAN trained on k series per class.
+    pub gan_steps: usize,
+    pub rows: Vec<GainRow>,
+}
+
+pub struct GainOptions {
+    pub ks: Vec<Option<usize>>,
+    pub draws: usize,
+    pub added_per_class: usize,
+    pub gan_steps: usize,
+    pub fit: Fit,
+}
+
+/// For each k and draw: a classifier on k real series per class; on those plus classic
+/// augmentation of them; on those plus samples of a GAN trained on them alone (the run's config).
+/// `full` is the run's own generator, which saw every training series (used for k = all).
+pub fn gain(
+    cfg: &TrainConfig,
+    real: &RealData,
+    full: &Generator,
+    opts: &GainOptions,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<Gain> {
+    let shape = real.shape;
+    let dim = shape[0] * shape[1];
+    let mut rows = Vec::new();
+    for &k in &opts.ks {
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for draw in 0..opts.draws {
+            let seed = opts.fit.seed + 1000 * draw as u64 + k.unwrap_or(0) as u64;
+            let (x, y) = pick(real.train, dim, real.classes, k, seed);
+            let fit = Fit { seed, ..opts.fit };
+            let acc = |x: &[f32], y: &[usize]| {
+                let m = train_classifier(x, y, shape, real.classes, fit);
+                accuracy(&m, &real.test.points, &real.test.labels, shape)
+            };
+            a.push(acc(&x, &y));
+            let (ax, ay) = classic_augment(&x, &y, shape, opts.added_per_class, real.classes, seed);
+            b.push(acc(&[x.clone(), ax].concat(), &[y.clone(), ay].concat()));
+            let trained;
+            let g = match k {
+                None => full,
+                Some(_) => {
+                    progress(&format!("k = {} draw {}: training a GAN on {} series", k.map_or("all".into(), |k| k.to_string()), draw + 1, y.len()));
+                    trained = train_gan(cfg, &x, &y, real, opts.gan_steps, seed)?;
+                    &trained
+                }
+            };
+            let (sx, sy) = synthetic(g, opts.added_per_class, seed + 7);
+            c.push(acc(&[x, sx].concat(), &[y, sy].concat()));
+        }
+        rows.push(GainRow {
+            k,
+            real_only: MeanStd::of(&a),
+            classic: MeanStd::of(&b),
+            keel: MeanStd::of(&c),
+        });
+    }
+    Ok(Gain {
+        draws: opts.draws,
+        added_per_class: opts.added_per_class,
+        gan_steps: opts.gan_steps,
+        rows,
+    })
+}
+
+/// k series per class drawn without replacement (all of them for `None`).
+fn pick(split: &Split, dim: usize, classes: usize, k: Option<usize>, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for class in 0..classes {
+        let mut idx: Vec<usize> = (0..split.labels.len()).filter(|&i| split.labels[i] == class).collect();
+        idx.shuffle(&mut rng);
+        let n = k.map_or(idx.len(), |k| k.min(idx.len()));
+        for &i in &idx[..n] {
+            x.extend_from_slice(&split.points[i * dim..(i + 1) * dim]);
+            y.push(class);
+        }
+    }
+    (x, y)
+}
+
+/// A GAN with the run's configuration, trained on normalised `x` only.
+fn train_gan(cfg: &TrainConfig, x: &[f32], y: &[usize], real: &RealData, steps: usize, seed: u64) -> anyhow::Result<Generator> {
+    let mut cfg = cfg.clone();
+    cfg.train.steps = steps;
+    cfg.train.seed = seed;
+    cfg.train.ema_start = cfg.train.ema_start.min(steps / 4);
+    let data = TrainData {
+        points: x.to_vec(),
+        dim: x.len() / y.len(),
+        labels: y.to_vec(),
+        classes: real.classes,
+        shape: Some(real.shape),
+    };
+    let mut t = Trainer::new(cfg, data, Device::flex().autodiff())?;
+    for _ in 0..steps {
+        t.step();
+    }
+    Ok(t.sampling_generator())
+}
+
+/// The Um et al. (2017) baseline: per added series, one of jitter, scaling, magnitude warp or time
+/// warp applied to a random real series of the class.
+pub fn classic_augment(x: &[f32], y: &[usize], shape: [usize; 2], per_class: usize, classes: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    let [c, t] = shape;
+    let dim = c * t;
+    let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0xa09);
+    let (mut ox, mut oy) = (Vec::new(), Vec::new());
+    for class in 0..classes {
+        let idx: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
+        for _ in 0..per_class {
+            let src = &x[idx[rng.random_range(0..idx.len())] * dim..][..dim];
+            let mut out = src.to_vec();
+            match rng.random_range(0..4) {
+                0 => out.iter_mut().for_each(|v| *v += 0.05 * normal(&mut rng)),
+                1 => {
+                    for ch in 0..c {
+                        let s = 1.0 + 0.1 * normal(&mut rng);
+                        out[ch * t..(ch + 1) * t].iter_mut().for_each(|v| *v *= s);
+                    }
+                }
+                2 => {
+                    for ch in 0..c {
+                        let w = warp_curve(&mut rng, t, 4, 0.2);
+                        out[ch * t..(ch + 1) * t].iter_mut().zip(w).for_each(|(v, w)| *v *= w);
+                    }
+                }
+                _ => {
+                    // Time warp: resample along a smoothly distorted clock (cumulative warp curve).
+                    for ch in 0..c {
+                        let speed = warp_curve(&mut rng, t, 4, 0.2);
+                        let mut clock: Vec<f64> = Vec::with_capacity(t);
+                        let mut acc = 0.0;
+                        for s in &speed {
+                            clock.push(acc);
+                            acc += s.max(0.05) as f64;
+                        }
+                        let scale = (t - 1) as f64 / clock[t - 1].max(1e-9);
+                        let seg = &src[ch * t..(ch + 1) * t];
+                        for (i, v) in out[ch * t..(ch + 1) * t].iter_mut().enumerate() {
+                            let p = (clock[i] * scale).clamp(0.0, (t - 1) as f64);
+                            let j = (p.floor() as usize).min(t - 2);
+                            let u = (p - j as f64) as f32;
+                            *v = seg[j] * (1.0 - u) + seg[j + 1] * u;
+                        }
+                    }
+                }
+            }
+            ox.extend(out);
+            oy.push(class);
+        }
+    }
+    (ox, oy)
+}
+
+fn normal(rng: &mut Pcg64Mcg) -> f32 {
+    let v: f64 = StandardNormal.sample(rng);
+    v as f32
+}
