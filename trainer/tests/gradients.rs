@@ -45,32 +45,50 @@ fn model(act: Activation, mbstd: bool, sn: bool) -> ModelConfig {
     }
 }
 
-fn variants() -> Vec<(&'static str, ModelConfig)> {
+/// (name, config, classes): classes > 0 is a conditional D with the projection term.
+fn variants() -> Vec<(&'static str, ModelConfig, usize)> {
     vec![
-        ("relu", model(Activation::Relu, false, false)),
-        ("leaky-relu", model(Activation::LeakyRelu, false, false)),
-        ("tanh", model(Activation::Tanh, false, false)),
+        ("relu", model(Activation::Relu, false, false), 0),
+        ("leaky-relu", model(Activation::LeakyRelu, false, false), 0),
+        ("tanh", model(Activation::Tanh, false, false), 0),
         (
             "leaky + minibatch std",
             model(Activation::LeakyRelu, true, false),
+            0,
         ),
         (
             "tanh + minibatch std + spectral norm",
             model(Activation::Tanh, true, true),
+            0,
+        ),
+        ("leaky + projection (3 classes)", model(Activation::LeakyRelu, false, false), 3),
+        (
+            "tanh + minibatch std + spectral norm + projection",
+            model(Activation::Tanh, true, true),
+            3,
         ),
     ]
+}
+
+/// One-hot classes of `rows` inputs (row i has class i mod `classes`), or `None`.
+fn classes_of(rows: usize, classes: usize, device: &Device) -> Option<Tensor<2>> {
+    (classes > 0).then(|| {
+        let labels: Vec<usize> = (0..rows).map(|i| i % classes).collect();
+        keel_trainer::train::one_hot(&labels, classes, device)
+    })
 }
 
 #[test]
 fn in_graph_input_gradient_equals_autodiff() {
     let device = f64_device();
-    for (name, cfg) in variants() {
-        let d = Discriminator::new(&cfg, 3, &mut Pcg64Mcg::seed_from_u64(1), &device);
+    for (name, cfg, classes) in variants() {
+        let d = Discriminator::new(&cfg, 3, classes, &mut Pcg64Mcg::seed_from_u64(1), &device);
         let w = d.weights(false);
         let x = tensor(7, 3, 2, &device).require_grad();
-        let grads = d.forward(&w, x.clone()).sum().backward();
+        let y = classes_of(7, classes, &device);
+        let grads = d.forward(&w, x.clone(), y.clone()).sum().backward();
         let autodiff = values(Tensor::from_inner(x.grad(&grads).expect("x is tracked")));
-        let (_, in_graph) = d.forward_with_input_grad(&w, x.detach());
+        let (_, in_graph) = d.forward_with_input_grad(&w, x.detach(), y);
         let in_graph = values(in_graph);
         let max = autodiff
             .iter()
@@ -85,12 +103,12 @@ fn in_graph_input_gradient_equals_autodiff() {
 }
 
 /// The first hidden layer's weight gradient of `penalty`, by autodiff and by central differences.
-fn check_penalty<F>(name: &str, cfg: &ModelConfig, penalty: F)
+fn check_penalty<F>(name: &str, cfg: &ModelConfig, classes: usize, penalty: F)
 where
     F: Fn(&Discriminator) -> Tensor<1>,
 {
     let device = f64_device();
-    let d = Discriminator::new(cfg, 3, &mut Pcg64Mcg::seed_from_u64(3), &device);
+    let d = Discriminator::new(cfg, 3, classes, &mut Pcg64Mcg::seed_from_u64(3), &device);
     let p = penalty(&d);
     let grads = GradientsParams::from_grads(p.backward(), &d);
     let weight = d.hidden[0].weight.val();
@@ -133,20 +151,22 @@ fn penalty_parameter_gradients_match_central_differences() {
     let real = tensor(9, 3, 10, &device);
     let fake = tensor(9, 3, 11, &device);
     let eps = tensor(9, 1, 12, &device).abs().div_scalar(1.5);
-    for (name, cfg) in variants().into_iter().filter(|(_, c)| !c.spectral_norm) {
-        check_penalty(&format!("R1 / {name}"), &cfg, |d| {
-            r_penalty(d, &d.weights(false), real.clone(), 10.0)
+    for (name, cfg, k) in variants().into_iter().filter(|(_, c, _)| !c.spectral_norm) {
+        let y = classes_of(9, k, &device);
+        check_penalty(&format!("R1 / {name}"), &cfg, k, |d| {
+            r_penalty(d, &d.weights(false), real.clone(), y.clone(), 10.0)
         });
-        check_penalty(&format!("R2 / {name}"), &cfg, |d| {
-            r_penalty(d, &d.weights(false), fake.clone(), 10.0)
+        check_penalty(&format!("R2 / {name}"), &cfg, k, |d| {
+            r_penalty(d, &d.weights(false), fake.clone(), y.clone(), 10.0)
         });
         for side in [GpSide::TwoSided, GpSide::OneSided] {
-            check_penalty(&format!("GP {side:?} / {name}"), &cfg, |d| {
+            check_penalty(&format!("GP {side:?} / {name}"), &cfg, k, |d| {
                 gradient_penalty(
                     d,
                     &d.weights(false),
                     real.clone(),
                     fake.clone(),
+                    y.clone(),
                     eps.clone(),
                     10.0,
                     side,

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use keel_trainer::config::{ConfigBuilder, LossKind, ModelConfig};
 use keel_trainer::model::{Discriminator, Generator};
 use keel_trainer::objective::{d_loss, g_loss};
-use keel_trainer::train::{clip_global_norm, clip_weights, global_norm, Ema, Trainer};
+use keel_trainer::train::{clip_global_norm, clip_weights, global_norm, Ema, TrainData, Trainer};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
@@ -126,7 +126,7 @@ fn spectral_norm_converges_to_the_top_singular_value() {
         d_width: 32,
         ..ModelConfig::default()
     };
-    let d = Discriminator::new(&cfg, 2, &mut Pcg64Mcg::seed_from_u64(7), &dev);
+    let d = Discriminator::new(&cfg, 2, 0, &mut Pcg64Mcg::seed_from_u64(7), &dev);
     // The persistent vector carries over: repeated steps converge without re-running from scratch.
     let mut w = d.weights(true);
     for _ in 0..200 {
@@ -198,7 +198,7 @@ fn weight_clipping_bounds_parameters_and_they_still_move() {
         d_activation: keel_trainer::config::Activation::LeakyRelu,
         ..ModelConfig::default()
     };
-    let d = Discriminator::new(&cfg, 2, &mut Pcg64Mcg::seed_from_u64(5), &dev);
+    let d = Discriminator::new(&cfg, 2, 0, &mut Pcg64Mcg::seed_from_u64(5), &dev);
     let d = clip_weights(d, 0.01);
     let before = flat(&d);
     assert!(
@@ -206,7 +206,7 @@ fn weight_clipping_bounds_parameters_and_they_still_move() {
         "clipped parameters stay in [-c, c]"
     );
     let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, -2.0, 1.0, 4.0], [2, 2]), &dev);
-    let loss = d.forward(&d.weights(false), x).mean();
+    let loss = d.forward(&d.weights(false), x, None).mean();
     let grads = GradientsParams::from_grads(loss.backward(), &d);
     let g = flat_grads(&d, &grads);
     let mut opt = burn::optim::SgdConfig::new().init();
@@ -231,7 +231,7 @@ fn weight_clipping_bounds_parameters_and_they_still_move() {
         "optim.kind=rmsprop",
         "optim.lr_d=5e-5",
     ]);
-    let mut t = Trainer::new(cfg, ring_points(), 2, device());
+    let mut t = Trainer::new(cfg, TrainData::points(ring_points(), 2), device()).unwrap();
     let first = {
         t.step();
         flat(&t.d)
@@ -288,10 +288,10 @@ fn global_norm_clipping_scales_all_gradients_together() {
         d_width: 8,
         ..ModelConfig::default()
     };
-    let d = Discriminator::new(&cfg, 2, &mut Pcg64Mcg::seed_from_u64(5), &dev);
+    let d = Discriminator::new(&cfg, 2, 0, &mut Pcg64Mcg::seed_from_u64(5), &dev);
     let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, -2.0, 1.0, 4.0], [2, 2]), &dev);
     let loss = d
-        .forward(&d.weights(false), x)
+        .forward(&d.weights(false), x, None)
         .powi_scalar(2)
         .sum()
         .mul_scalar(100.0);
@@ -373,7 +373,7 @@ fn every_loss_optimizer_and_trick_trains_without_nan() {
         ],
     ];
     for extra in combos {
-        let mut t = Trainer::new(small_config(extra), ring_points(), 2, device());
+        let mut t = Trainer::new(small_config(extra), TrainData::points(ring_points(), 2), device()).unwrap();
         for _ in 0..8 {
             let s = t.step();
             assert!(
@@ -393,7 +393,7 @@ fn a_saved_batchnorm_generator_reloads_with_its_running_statistics() {
         "model.g_noise=true",
         "train.ema=0.5",
     ]);
-    let mut t = Trainer::new(cfg.clone(), ring_points(), 2, device());
+    let mut t = Trainer::new(cfg.clone(), TrainData::points(ring_points(), 2), device()).unwrap();
     for _ in 0..5 {
         t.step();
     }

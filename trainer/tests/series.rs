@@ -1,0 +1,208 @@
+//! Labelled series end to end: the readers (CSV and `.ts`) and every bad input they refuse, the
+//! augmentations and ADA, and a short conditional run that `keel eval` scores.
+
+use keel_trainer::config::AugmentConfig;
+use keel_trainer::data::{load, read_series_csv, read_ts};
+use keel_trainer::train::Augmenter;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn keel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Three classes told apart by frequency and offset: 2 channels × 32 steps.
+fn series_csv(per_class: usize, test_per_class: usize) -> String {
+    let mut s = String::from("split,label");
+    for c in 0..2 {
+        for t in 0..32 {
+            s.push_str(&format!(",c{c}_t{t}"));
+        }
+    }
+    s.push('\n');
+    let names = ["slow", "mid", "fast"];
+    for (split, n) in [("train", per_class), ("test", test_per_class)] {
+        for i in 0..n {
+            for (k, name) in names.iter().enumerate() {
+                s.push_str(&format!("{split},{name}"));
+                let f = 0.03 + 0.08 * k as f64;
+                let phase = i as f64 * 0.7 + if split == "test" { 0.3 } else { 0.0 };
+                for c in 0..2 {
+                    for t in 0..32 {
+                        let v = (2.0 * std::f64::consts::PI * f * t as f64 + phase + c as f64).sin()
+                            + k as f64 * 0.5;
+                        s.push_str(&format!(",{v:.5}"));
+                    }
+                }
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
+/// The same rows as a UEA `.ts` file (one per split).
+fn to_ts(csv: &str, split: &str) -> String {
+    let mut out = String::from("# converted\n@problemName toy\n@timeStamps false\n@missing false\n@univariate false\n@dimensions 2\n@equalLength true\n@seriesLength 32\n@classLabel true slow mid fast\n@data\n");
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[0] != split {
+            continue;
+        }
+        let dims: Vec<String> = (0..2).map(|c| f[2 + c * 32..2 + (c + 1) * 32].join(",")).collect();
+        out.push_str(&format!("{}:{}\n", dims.join(":"), f[1]));
+    }
+    out
+}
+
+#[test]
+fn csv_and_ts_read_the_same_series_and_basicmotions_is_built_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = series_csv(4, 2);
+    let p = tmp.path().join("toy.csv");
+    std::fs::write(&p, &csv).unwrap();
+    std::fs::write(tmp.path().join("toy_TRAIN.ts"), to_ts(&csv, "train")).unwrap();
+    std::fs::write(tmp.path().join("toy_TEST.ts"), to_ts(&csv, "test")).unwrap();
+    let a = read_series_csv(&p).unwrap();
+    let b = read_ts(&tmp.path().join("toy_TRAIN.ts")).unwrap();
+    assert_eq!(a.shape, Some([2, 32]));
+    assert_eq!((a.classes.clone(), a.labels.clone()), (b.classes.clone(), b.labels.clone()));
+    assert_eq!(a.points, b.points);
+    let (ta, tb) = (a.test.unwrap(), b.test.unwrap());
+    assert_eq!((ta.points, ta.labels), (tb.points, tb.labels));
+    assert_eq!(a.points.len() / a.dim, 12);
+
+    let bm = load("basicmotions", 0).unwrap();
+    assert_eq!((bm.shape, bm.len(), bm.classes.len()), (Some([6, 100]), 40, 4));
+    assert_eq!(bm.test.as_ref().unwrap().labels.len(), 40);
+    let sines = load("sines", 0).unwrap();
+    assert_eq!((sines.shape, sines.len()), (Some([5, 24]), 10_000));
+    assert!(sines.points.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn every_bad_series_file_is_refused_naming_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let header = "split,label,c0_t0,c0_t1,c1_t0,c1_t1";
+    let good = "train,a,1,2,3,4\ntrain,b,5,6,7,8\ntest,a,1,2,3,4\ntest,b,1,1,1,1\n";
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("ragged.csv", format!("{header}\ntrain,a,1,2,3,4\ntrain,b,5,6,7\n"), "ragged.csv:3: expected 6 fields"),
+        ("nolabel.csv", "split,c0_t0,c0_t1\ntrain,1,2\n".into(), "nolabel.csv:1: no `label` column"),
+        ("emptylabel.csv", format!("{header}\ntrain,,1,2,3,4\n"), "emptylabel.csv:2: field `label` is empty"),
+        ("missing.csv", format!("{header}\ntrain,a,1,2,3,4\ntrain,b,5,6,7,8\ntest,a,1,2,3,4\n"), "missing.csv: split `test` has no samples of class `b`"),
+        ("letters.csv", format!("{header}\ntrain,a,1,2,x3,4\n{good}"), "letters.csv:2: field `c1_t0`: `x3` is not a number"),
+        ("nan.csv", format!("{header}\n{good}train,a,1,NaN,3,4\n"), "nan.csv:6: field `c0_t1`: `NaN` is not finite"),
+        ("inf.csv", format!("{header}\n{good}train,b,1,2,3,-inf\n"), "inf.csv:6: field `c1_t1`: `-inf` is not finite"),
+        ("unseen.csv", format!("{header}\n{good}test,c,1,2,3,4\n"), "unseen.csv:6: field `label`: class `c` appears in the test split but never in training"),
+        ("split.csv", format!("{header}\n{good}valid,a,1,2,3,4\n"), "split.csv:6: field `split`: `valid` is neither"),
+        ("order.csv", "split,label,c0_t0,c1_t0,c0_t1,c1_t1\ntrain,a,1,2,3,4\n".into(), "order.csv:1: column `c1_t0` is out of place"),
+        ("unequal.ts", "@dimensions 2\n@classLabel true a b\n@data\n1,2,3:4,5,6:a\n1,2,3:4,5:b\n".into(), "unequal.ts:5: dimension 1 has 2 values, dimension 0 has 3"),
+        ("short.ts", "@classLabel true a b\n@data\n1,2,3:a\n1,2:b\n".into(), "short.ts:4: 1 dimensions × 2 steps, earlier lines have 1 × 3"),
+        ("missing.ts", "@classLabel true a\n@data\n1,?,3:a\n".into(), "missing.ts:3: field `c0_t1`: missing value `?`"),
+        ("text.ts", "@classLabel true a\n@data\n1,b,3:a\n".into(), "text.ts:3: field `c0_t1`: `b` is not a number"),
+        ("nolabel.ts", "@classLabel true a\n@data\n1,2,3\n".into(), "nolabel.ts:3: a data line is `dim0:dim1:…:label`"),
+    ];
+    for (name, text, needle) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = keel(&["train", "--data", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-quantize"]);
+        assert!(!o.status.success(), "{name}: expected failure");
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{name}: stderr lacks `{needle}`:\n{e}");
+        assert!(!e.contains("panicked"), "{name} panicked:\n{e}");
+        assert!(!out.exists(), "{name}: a run directory was written");
+    }
+}
+
+#[test]
+fn augmentation_is_identity_at_p0_a_transform_at_p1_and_ada_follows_d() {
+    let dev = Device::flex();
+    let shape = [2, 16];
+    let x: Vec<f32> = (0..4 * 32).map(|i| (i as f32 * 0.37).sin()).collect();
+    let t = || Tensor::<2>::from_data(TensorData::new(x.clone(), [4, 32]), &dev);
+    let values = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let mut rng = Pcg64Mcg::seed_from_u64(1);
+    let off = Augmenter::new(&AugmentConfig::default(), shape);
+    assert_eq!(values(off.augment(&mut rng, t(), &dev)), x);
+    // Time shift alone permutes each channel of each row circularly: the multiset is unchanged.
+    let shift_only = AugmentConfig { p: 1.0, jitter: 0.0, scaling: 0.0, magnitude_warp: 0.0, time_shift: 0.25, ..Default::default() };
+    let y = values(Augmenter::new(&shift_only, shape).augment(&mut rng, t(), &dev));
+    assert_ne!(y, x, "p = 1 transforms");
+    for (a, b) in x.chunks(16).zip(y.chunks(16)) {
+        let mut a = a.to_vec();
+        let mut b = b.to_vec();
+        a.sort_by(f32::total_cmp);
+        b.sort_by(f32::total_cmp);
+        assert_eq!(a, b, "a circular shift keeps the values of a channel");
+    }
+    // ADA: D sure of real samples raises p; D unsure lowers it.
+    let ada = AugmentConfig { ada_target: 0.6, ada_speed: 1000.0, ..Default::default() };
+    let mut a = Augmenter::new(&ada, shape);
+    for _ in 0..40 {
+        a.observe(&[1.0; 10], 10);
+    }
+    assert!(a.p > 0.3, "p rose to {}", a.p);
+    let high = a.p;
+    for _ in 0..40 {
+        a.observe(&[1.0, -1.0, -1.0, 1.0], 10);
+    }
+    assert!(a.p < high, "p fell from {high} to {}", a.p);
+}
+
+#[test]
+fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("toy.csv");
+    std::fs::write(&data, series_csv(12, 6)).unwrap();
+    let run = tmp.path().join("run");
+    let o = keel(&[
+        "train", "--data", data.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-quantize",
+        "--steps", "600", "--set", "model.g_width=64", "--set", "model.d_width=64", "--set", "model.latent=8",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("report:"), "train writes the report of a series run:\n{stdout}");
+    // Normalisation is per channel and fitted on the training split only.
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("generator.json")).unwrap()).unwrap();
+    assert_eq!(meta["normalizer"]["mean"].as_array().unwrap().len(), 2);
+    assert_eq!(meta["shape"], serde_json::json!([2, 32]));
+
+    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap()).unwrap();
+    let tstr = eval["scores"]["tstr"].as_f64().unwrap();
+    let trtr = eval["scores"]["trtr"].as_f64().unwrap();
+    assert!(tstr >= 0.9 * trtr && tstr > 0.8, "TSTR {tstr} vs TRTR {trtr}: the generator makes each class");
+    for f in ["report.md", "samples.png", "spectra.png", "pca.png"] {
+        assert!(run.join("eval").join(f).is_file(), "missing eval/{f}");
+    }
+    // A held-out file with a class the model never saw is refused, and the old report stays.
+    let bad = tmp.path().join("held_out.csv");
+    std::fs::write(&bad, "label,c0_t0,c0_t1\nnew,1,2\n").unwrap();
+    let before = std::fs::read(run.join("eval/eval.json")).unwrap();
+    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--test", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("held_out.csv"), "{e}");
+    let unseen = tmp.path().join("unseen.ts");
+    let mut ts = String::from("@classLabel true slow jump\n@data\n");
+    ts.push_str(&format!("{}:{}:jump\n", vec!["0.1"; 32].join(","), vec!["0.2"; 32].join(",")));
+    std::fs::write(&unseen, ts).unwrap();
+    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--test", unseen.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("unseen.ts:3: field `label`: class `jump` is not one the model was trained on"), "{e}");
+    assert_eq!(std::fs::read(run.join("eval/eval.json")).unwrap(), before, "a failed eval leaves the report");
+    assert!(!Path::new(&run.join(".eval-old")).exists());
+}
