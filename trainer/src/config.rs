@@ -96,6 +96,11 @@ pub struct ModelConfig {
     pub d_minibatch_std: bool,
     /// Spectral normalisation of every D layer, one power iteration per step.
     pub spectral_norm: bool,
+    /// Series only: Conv1d layers (stride 2, LeakyReLU/… as d_activation) before D's MLP (0 = none).
+    pub d_conv: usize,
+    pub d_conv_channels: usize,
+    /// Odd kernel size of D's convolutions.
+    pub d_conv_kernel: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -238,6 +243,9 @@ impl Default for ModelConfig {
             leaky_slope: 0.2,
             d_minibatch_std: false,
             spectral_norm: false,
+            d_conv: 0,
+            d_conv_channels: 32,
+            d_conv_kernel: 5,
         }
     }
 }
@@ -535,6 +543,9 @@ impl TrainConfig {
         }
         if t.steps == 0 {
             bail!("`train.steps` must be at least 1");
+        }
+        if m.d_conv > 0 && (m.d_conv_channels == 0 || m.d_conv_kernel % 2 == 0) {
+            bail!("`model.d_conv_channels` must be at least 1 and `model.d_conv_kernel` odd");
         }
         if m.d_minibatch_std && t.batch < 2 {
             bail!("`model.d_minibatch_std` needs `train.batch` ≥ 2");

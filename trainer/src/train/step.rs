@@ -97,7 +97,20 @@ impl Trainer {
             ),
         };
         let g = Generator::new(&cfg.model, classes, dim, &mut rng, &device);
-        let d = Discriminator::new(&cfg.model, dim, classes, &mut rng, &device);
+        let d = match (shape, cfg.model.d_conv) {
+            (_, 0) => Discriminator::new(&cfg.model, dim, classes, &mut rng, &device),
+            (Some(shape), _) => Discriminator::new_series(&cfg.model, shape, classes, &mut rng, &device),
+            (None, _) => anyhow::bail!("`model.d_conv` convolves series; this dataset is a table (set model.d_conv=0)"),
+        };
+        if let Some([_, t]) = shape {
+            let mut len = t;
+            for _ in 0..cfg.model.d_conv {
+                if len < 2 {
+                    anyhow::bail!("`model.d_conv` = {}: series of {t} steps are too short for that many stride-2 convolutions", cfg.model.d_conv);
+                }
+                len = len.div_ceil(2);
+            }
+        }
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&g, cfg.train.ema));
         let opt_g = build_optimizer(&cfg.optim);
         let opt_d = build_optimizer(&cfg.optim);
