@@ -152,6 +152,17 @@ fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
     stream_matches_host(&kq8, 7, 40);
 }
 
+/// The BasicMotions series generator (4 classes, 6 × 100 values a sample) as `keel train` made it.
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn series_samples_are_bit_identical_to_the_host_for_every_class() {
+    stream_matches_host(
+        &workspace().join("tests/fixtures/basicmotions/generator.kq8"),
+        3,
+        5,
+    );
+}
+
 #[test]
 #[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
 fn a_corrupted_model_is_refused_on_the_device() {

@@ -174,3 +174,36 @@ fn conditional_generation_by_class_name_matches_burn_in_real_units() {
         );
     }
 }
+
+/// The series fixture (BasicMotions, 4 classes, 6 × 100): burn and tract agree on every class, the
+/// metadata says `[6, 100]`, and de-normalisation is per channel, as the trainer fitted it.
+#[test]
+fn the_series_fixture_agrees_between_burn_and_tract_with_per_channel_units() {
+    let device = Device::flex();
+    let (_, meta, g) = load_generator(&fixture("basicmotions"), &device).unwrap();
+    let onnx =
+        keel_runtime::Generator::load(&fixture("basicmotions").join("generator.onnx")).unwrap();
+    assert_eq!(onnx.meta.output_shape, vec![6, 100]);
+    assert_eq!(onnx.meta.classes, meta.classes);
+    match &onnx.meta.denorm {
+        keel_runtime::meta::Denorm::MeanStd { mean, std } => {
+            assert_eq!((mean, std), (&meta.normalizer.mean, &meta.normalizer.std));
+            assert_eq!(mean.len(), 6, "one entry per channel");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    for rows in BATCHES {
+        let z = latents(rows, g.latent(), 5);
+        let mut onehot = vec![0f32; rows * 4];
+        for r in 0..rows {
+            onehot[r * 4 + r % 4] = 1.0;
+        }
+        let ours = values(g.forward_conditional(
+            tensor(&z, rows, &device),
+            tensor(&onehot, rows, &device),
+            GenMode::inference(),
+        ));
+        let err = max_abs(&ours, &tract(&onnx, rows, &z, Some(&onehot)));
+        assert!(err <= TOLERANCE, "batch {rows}: {err}");
+    }
+}
