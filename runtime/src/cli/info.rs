@@ -72,6 +72,13 @@ pub fn run(a: InfoArgs) -> Result<()> {
                 "  {k} = ({} lines of TOML; --json shows it)",
                 v.lines().count()
             );
+        } else if k == "keel.columns" && m.columns.len() > 16 {
+            println!(
+                "  {k} = ({} names, {} … {}; --json shows them)",
+                m.columns.len(),
+                m.columns[0],
+                m.columns[m.columns.len() - 1]
+            );
         } else {
             println!("  {k} = {v}");
         }
@@ -133,6 +140,20 @@ fn kq8(a: &InfoArgs) -> Result<()> {
         m.macs,
         m.arena_bytes()
     );
-    println!("  provenance: {provenance}");
+    println!("  provenance: {}", elide_long_arrays(provenance));
     Ok(())
+}
+
+/// A series model's provenance lists hundreds of column names: the human view shows a count.
+fn elide_long_arrays(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = v.as_object_mut() {
+        for value in map.values_mut() {
+            if let Some(items) = value.as_array() {
+                if items.len() > 16 {
+                    *value = serde_json::Value::String(format!("[{} items; --json shows them]", items.len()));
+                }
+            }
+        }
+    }
+    v
 }

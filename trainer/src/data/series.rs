@@ -38,13 +38,15 @@ fn channel_step(name: &str) -> Option<(usize, usize)> {
     Some((c.parse().ok()?, t.parse().ok()?))
 }
 
-/// Whether a CSV header row announces labelled series (`split,label,…` or `label,…`).
+/// Whether a CSV header row announces labelled series (`split,label,…`, or `label,…` / `class,…`
+/// as `keel-run generate` writes them).
 pub fn is_series_header(first_line: &str) -> bool {
-    let mut f = first_line.split(',').map(|s| s.trim().to_ascii_lowercase());
-    matches!(
-        (f.next().as_deref(), f.next().as_deref()),
-        (Some("split"), _) | (Some("label"), _)
-    )
+    let first = first_line.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(first.as_str(), "split" | "label" | "class")
+}
+
+fn is_label_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("label") || name.eq_ignore_ascii_case("class")
 }
 
 /// Reads a labelled-series CSV. `split` may be absent (every row is training data).
@@ -77,10 +79,7 @@ pub fn parse_series_csv(path: &Path, text: &str) -> Result<Dataset> {
     let names: Vec<String> = header.iter().map(|f| f.trim().to_string()).collect();
     let has_split = names.first().is_some_and(|n| n.eq_ignore_ascii_case("split"));
     let label_col = usize::from(has_split);
-    if !names
-        .get(label_col)
-        .is_some_and(|n| n.eq_ignore_ascii_case("label"))
-    {
+    if !names.get(label_col).is_some_and(|n| is_label_name(n)) {
         bail!(
             "{}:{header_line}: no `label` column: a labelled series CSV starts `split,label,c0_t0,…` (or `label,c0_t0,…`), found `{}`",
             path.display(),
