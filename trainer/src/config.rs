@@ -544,7 +544,7 @@ impl TrainConfig {
         if t.steps == 0 {
             bail!("`train.steps` must be at least 1");
         }
-        if m.d_conv > 0 && (m.d_conv_channels == 0 || m.d_conv_kernel % 2 == 0) {
+        if m.d_conv > 0 && (m.d_conv_channels == 0 || m.d_conv_kernel.is_multiple_of(2)) {
             bail!("`model.d_conv_channels` must be at least 1 and `model.d_conv_kernel` odd");
         }
         if m.d_minibatch_std && t.batch < 2 {
@@ -556,10 +556,7 @@ impl TrainConfig {
             }
         }
         let a = &self.augment;
-        for (k, v) in [
-            ("augment.p", a.p),
-            ("augment.ada_target", a.ada_target),
-        ] {
+        for (k, v) in [("augment.p", a.p), ("augment.ada_target", a.ada_target)] {
             if !(0.0..=1.0).contains(&v) {
                 bail!("`{k}` must be in [0, 1], got {v}");
             }
@@ -575,9 +572,12 @@ impl TrainConfig {
             }
         }
         if a.time_shift > 0.5 {
-            bail!("`augment.time_shift` must be ≤ 0.5 (a fraction of the length), got {}", a.time_shift);
+            bail!(
+                "`augment.time_shift` must be ≤ 0.5 (a fraction of the length), got {}",
+                a.time_shift
+            );
         }
-        if !(a.ada_speed > 0.0) || a.ada_interval == 0 || a.warp_knots == 0 {
+        if a.ada_speed.is_nan() || a.ada_speed <= 0.0 || a.ada_interval == 0 || a.warp_knots == 0 {
             bail!("`augment.ada_speed`, `augment.ada_interval` and `augment.warp_knots` must be positive");
         }
         if !(0.0..1.0).contains(&t.ema) {

@@ -292,7 +292,10 @@ fn train_into(
     ];
     let mut series = series;
     if trainer.augmenter.is_some() {
-        series.push(("augment p", history.iter().map(|(_, s)| s.augment_p).collect()));
+        series.push((
+            "augment p",
+            history.iter().map(|(_, s)| s.augment_p).collect(),
+        ));
     }
     plot::lines(
         &dir.path(rundir::LOSSES_PNG),

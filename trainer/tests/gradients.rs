@@ -61,7 +61,11 @@ fn variants() -> Vec<(&'static str, ModelConfig, usize)> {
             model(Activation::Tanh, true, true),
             0,
         ),
-        ("leaky + projection (3 classes)", model(Activation::LeakyRelu, false, false), 3),
+        (
+            "leaky + projection (3 classes)",
+            model(Activation::LeakyRelu, false, false),
+            3,
+        ),
         (
             "tanh + minibatch std + spectral norm + projection",
             model(Activation::Tanh, true, true),
@@ -190,17 +194,32 @@ fn conv_model(act: Activation, sn: bool, kernel: usize) -> ModelConfig {
 
 const SERIES: [usize; 2] = [2, 9];
 
+type Penalty<'a> = dyn Fn(&Discriminator) -> Tensor<1> + 'a;
+
 #[test]
 fn conv_trunk_input_gradient_equals_autodiff_and_its_penalties_train_the_kernels() {
     let device = f64_device();
     let n = SERIES[0] * SERIES[1];
     let variants = [
-        ("conv leaky k5", conv_model(Activation::LeakyRelu, false, 5), 0),
-        ("conv relu k3 + projection", conv_model(Activation::Relu, false, 3), 3),
-        ("conv tanh k5 + spectral norm + projection", conv_model(Activation::Tanh, true, 5), 3),
+        (
+            "conv leaky k5",
+            conv_model(Activation::LeakyRelu, false, 5),
+            0,
+        ),
+        (
+            "conv relu k3 + projection",
+            conv_model(Activation::Relu, false, 3),
+            3,
+        ),
+        (
+            "conv tanh k5 + spectral norm + projection",
+            conv_model(Activation::Tanh, true, 5),
+            3,
+        ),
     ];
     for (name, cfg, k) in &variants {
-        let d = Discriminator::new_series(cfg, SERIES, *k, &mut Pcg64Mcg::seed_from_u64(1), &device);
+        let d =
+            Discriminator::new_series(cfg, SERIES, *k, &mut Pcg64Mcg::seed_from_u64(1), &device);
         let w = d.weights(false);
         let x = tensor(5, n, 2, &device).require_grad();
         let y = classes_of(5, *k, &device);
@@ -212,7 +231,10 @@ fn conv_trunk_input_gradient_equals_autodiff_and_its_penalties_train_the_kernels
             .zip(&values(in_graph))
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(max < 1e-12, "{name}: in-graph input gradient differs from autodiff by {max:e}");
+        assert!(
+            max < 1e-12,
+            "{name}: in-graph input gradient differs from autodiff by {max:e}"
+        );
     }
     // R1 and GP through the trunk: the first kernel's gradient against central differences.
     let real = tensor(6, n, 10, &device);
@@ -220,17 +242,38 @@ fn conv_trunk_input_gradient_equals_autodiff_and_its_penalties_train_the_kernels
     let eps = tensor(6, 1, 12, &device).abs().div_scalar(1.5);
     for (name, cfg, k) in variants.iter().filter(|v| !v.1.spectral_norm) {
         let y = classes_of(6, *k, &device);
-        let penalties: [(&str, Box<dyn Fn(&Discriminator) -> Tensor<1>>); 2] = [
-            ("R1", Box::new(|d: &Discriminator| r_penalty(d, &d.weights(false), real.clone(), y.clone(), 10.0))),
+        let penalties: [(&str, Box<Penalty>); 2] = [
+            (
+                "R1",
+                Box::new(|d: &Discriminator| {
+                    r_penalty(d, &d.weights(false), real.clone(), y.clone(), 10.0)
+                }),
+            ),
             (
                 "GP",
                 Box::new(|d: &Discriminator| {
-                    gradient_penalty(d, &d.weights(false), real.clone(), fake.clone(), y.clone(), eps.clone(), 10.0, GpSide::TwoSided, 1.0)
+                    gradient_penalty(
+                        d,
+                        &d.weights(false),
+                        real.clone(),
+                        fake.clone(),
+                        y.clone(),
+                        eps.clone(),
+                        10.0,
+                        GpSide::TwoSided,
+                        1.0,
+                    )
                 }),
             ),
         ];
         for (pname, penalty) in penalties {
-            let d = Discriminator::new_series(cfg, SERIES, *k, &mut Pcg64Mcg::seed_from_u64(3), &device);
+            let d = Discriminator::new_series(
+                cfg,
+                SERIES,
+                *k,
+                &mut Pcg64Mcg::seed_from_u64(3),
+                &device,
+            );
             let grads = GradientsParams::from_grads(penalty(&d).backward(), &d);
             let kernel = d.convs[0].weight.val();
             let analytic: Vec<f64> = grads
@@ -240,15 +283,25 @@ fn conv_trunk_input_gradient_equals_autodiff_and_its_penalties_train_the_kernels
                 .convert::<f64>()
                 .try_to_vec::<f64>()
                 .unwrap();
-            assert!(analytic.iter().any(|g| g.abs() > 1e-6), "{pname} / {name}: no gradient");
-            let base: Vec<f64> = kernel.clone().inner().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+            assert!(
+                analytic.iter().any(|g| g.abs() > 1e-6),
+                "{pname} / {name}: no gradient"
+            );
+            let base: Vec<f64> = kernel
+                .clone()
+                .inner()
+                .into_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .unwrap();
             let dims = kernel.dims();
             for idx in [0, 3, 7, 12, 19] {
                 let eval = |delta: f64| {
                     let mut v = base.clone();
                     v[idx] += delta;
                     let mut dd = d.clone();
-                    dd.convs[0].weight = Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
+                    dd.convs[0].weight =
+                        Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
                     penalty(&dd).into_scalar::<f64>()
                 };
                 let numeric = (eval(1e-6) - eval(-1e-6)) / 2e-6;

@@ -1,10 +1,10 @@
 //! Labelled series end to end: the readers (CSV and `.ts`) and every bad input they refuse, the
 //! augmentations and ADA, and a short conditional run that `keel eval` scores.
 
+use burn::tensor::{Device, Tensor, TensorData};
 use keel_trainer::config::AugmentConfig;
 use keel_trainer::data::{load, read_series_csv, read_ts};
 use keel_trainer::train::Augmenter;
-use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use std::path::Path;
@@ -39,7 +39,8 @@ fn series_csv(per_class: usize, test_per_class: usize) -> String {
                 let phase = i as f64 * 0.7 + if split == "test" { 0.3 } else { 0.0 };
                 for c in 0..2 {
                     for t in 0..32 {
-                        let v = (2.0 * std::f64::consts::PI * f * t as f64 + phase + c as f64).sin()
+                        let v = (2.0 * std::f64::consts::PI * f * t as f64 + phase + c as f64)
+                            .sin()
                             + k as f64 * 0.5;
                         s.push_str(&format!(",{v:.5}"));
                     }
@@ -59,7 +60,9 @@ fn to_ts(csv: &str, split: &str) -> String {
         if f[0] != split {
             continue;
         }
-        let dims: Vec<String> = (0..2).map(|c| f[2 + c * 32..2 + (c + 1) * 32].join(",")).collect();
+        let dims: Vec<String> = (0..2)
+            .map(|c| f[2 + c * 32..2 + (c + 1) * 32].join(","))
+            .collect();
         out.push_str(&format!("{}:{}\n", dims.join(":"), f[1]));
     }
     out
@@ -76,14 +79,20 @@ fn csv_and_ts_read_the_same_series_and_basicmotions_is_built_in() {
     let a = read_series_csv(&p).unwrap();
     let b = read_ts(&tmp.path().join("toy_TRAIN.ts")).unwrap();
     assert_eq!(a.shape, Some([2, 32]));
-    assert_eq!((a.classes.clone(), a.labels.clone()), (b.classes.clone(), b.labels.clone()));
+    assert_eq!(
+        (a.classes.clone(), a.labels.clone()),
+        (b.classes.clone(), b.labels.clone())
+    );
     assert_eq!(a.points, b.points);
     let (ta, tb) = (a.test.unwrap(), b.test.unwrap());
     assert_eq!((ta.points, ta.labels), (tb.points, tb.labels));
     assert_eq!(a.points.len() / a.dim, 12);
 
     let bm = load("basicmotions", 0).unwrap();
-    assert_eq!((bm.shape, bm.len(), bm.classes.len()), (Some([6, 100]), 40, 4));
+    assert_eq!(
+        (bm.shape, bm.len(), bm.classes.len()),
+        (Some([6, 100]), 40, 4)
+    );
     assert_eq!(bm.test.as_ref().unwrap().labels.len(), 40);
     let sines = load("sines", 0).unwrap();
     assert_eq!((sines.shape, sines.len()), (Some([5, 24]), 10_000));
@@ -116,7 +125,15 @@ fn every_bad_series_file_is_refused_naming_file_line_and_field() {
     for (name, text, needle) in cases {
         let p = tmp.path().join(name);
         std::fs::write(&p, text).unwrap();
-        let o = keel(&["train", "--data", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-quantize"]);
+        let o = keel(&[
+            "train",
+            "--data",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--no-quantize",
+        ]);
         assert!(!o.status.success(), "{name}: expected failure");
         let e = stderr(&o);
         assert!(e.contains(needle), "{name}: stderr lacks `{needle}`:\n{e}");
@@ -136,7 +153,14 @@ fn augmentation_is_identity_at_p0_a_transform_at_p1_and_ada_follows_d() {
     let off = Augmenter::new(&AugmentConfig::default(), shape);
     assert_eq!(values(off.augment(&mut rng, t(), &dev)), x);
     // Time shift alone permutes each channel of each row circularly: the multiset is unchanged.
-    let shift_only = AugmentConfig { p: 1.0, jitter: 0.0, scaling: 0.0, magnitude_warp: 0.0, time_shift: 0.25, ..Default::default() };
+    let shift_only = AugmentConfig {
+        p: 1.0,
+        jitter: 0.0,
+        scaling: 0.0,
+        magnitude_warp: 0.0,
+        time_shift: 0.25,
+        ..Default::default()
+    };
     let y = values(Augmenter::new(&shift_only, shape).augment(&mut rng, t(), &dev));
     assert_ne!(y, x, "p = 1 transforms");
     for (a, b) in x.chunks(16).zip(y.chunks(16)) {
@@ -147,7 +171,11 @@ fn augmentation_is_identity_at_p0_a_transform_at_p1_and_ada_follows_d() {
         assert_eq!(a, b, "a circular shift keeps the values of a channel");
     }
     // ADA: D sure of real samples raises p; D unsure lowers it.
-    let ada = AugmentConfig { ada_target: 0.6, ada_speed: 1000.0, ..Default::default() };
+    let ada = AugmentConfig {
+        ada_target: 0.6,
+        ada_speed: 1000.0,
+        ..Default::default()
+    };
     let mut a = Augmenter::new(&ada, shape);
     for _ in 0..40 {
         a.observe(&[1.0; 10], 10);
@@ -167,23 +195,46 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
     std::fs::write(&data, series_csv(12, 6)).unwrap();
     let run = tmp.path().join("run");
     let o = keel(&[
-        "train", "--data", data.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-quantize",
-        "--steps", "600", "--set", "model.g_width=64", "--set", "model.d_width=64", "--set", "model.latent=8",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "-q",
+        "--no-quantize",
+        "--steps",
+        "600",
+        "--set",
+        "model.g_width=64",
+        "--set",
+        "model.d_width=64",
+        "--set",
+        "model.latent=8",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("report:"), "train writes the report of a series run:\n{stdout}");
+    assert!(
+        stdout.contains("report:"),
+        "train writes the report of a series run:\n{stdout}"
+    );
     // Normalisation is per channel and fitted on the training split only.
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("generator.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("generator.json")).unwrap())
+            .unwrap();
     assert_eq!(meta["normalizer"]["mean"].as_array().unwrap().len(), 2);
     assert_eq!(meta["shape"], serde_json::json!([2, 32]));
 
     let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
+            .unwrap();
     let tstr = eval["scores"]["tstr"].as_f64().unwrap();
     let trtr = eval["scores"]["trtr"].as_f64().unwrap();
-    assert!(tstr >= 0.9 * trtr && tstr > 0.8, "TSTR {tstr} vs TRTR {trtr}: the generator makes each class");
+    assert!(
+        tstr >= 0.9 * trtr && tstr > 0.8,
+        "TSTR {tstr} vs TRTR {trtr}: the generator makes each class"
+    );
     for f in ["report.md", "samples.png", "spectra.png", "pca.png"] {
         assert!(run.join("eval").join(f).is_file(), "missing eval/{f}");
     }
@@ -191,18 +242,41 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
     let bad = tmp.path().join("held_out.csv");
     std::fs::write(&bad, "label,c0_t0,c0_t1\nnew,1,2\n").unwrap();
     let before = std::fs::read(run.join("eval/eval.json")).unwrap();
-    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--test", bad.to_str().unwrap()]);
+    let o = keel(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--no-gain",
+        "--test",
+        bad.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("held_out.csv"), "{e}");
     let unseen = tmp.path().join("unseen.ts");
     let mut ts = String::from("@classLabel true slow jump\n@data\n");
-    ts.push_str(&format!("{}:{}:jump\n", vec!["0.1"; 32].join(","), vec!["0.2"; 32].join(",")));
+    ts.push_str(&format!(
+        "{}:{}:jump\n",
+        vec!["0.1"; 32].join(","),
+        vec!["0.2"; 32].join(",")
+    ));
     std::fs::write(&unseen, ts).unwrap();
-    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--test", unseen.to_str().unwrap()]);
+    let o = keel(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--no-gain",
+        "--test",
+        unseen.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("unseen.ts:3: field `label`: class `jump` is not one the model was trained on"), "{e}");
-    assert_eq!(std::fs::read(run.join("eval/eval.json")).unwrap(), before, "a failed eval leaves the report");
+    assert!(
+        e.contains("unseen.ts:3: field `label`: class `jump` is not one the model was trained on"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("eval/eval.json")).unwrap(),
+        before,
+        "a failed eval leaves the report"
+    );
     assert!(!Path::new(&run.join(".eval-old")).exists());
 }

@@ -373,7 +373,12 @@ fn every_loss_optimizer_and_trick_trains_without_nan() {
         ],
     ];
     for extra in combos {
-        let mut t = Trainer::new(small_config(extra), TrainData::points(ring_points(), 2), device()).unwrap();
+        let mut t = Trainer::new(
+            small_config(extra),
+            TrainData::points(ring_points(), 2),
+            device(),
+        )
+        .unwrap();
         for _ in 0..8 {
             let s = t.step();
             assert!(

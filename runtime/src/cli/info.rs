@@ -150,7 +150,10 @@ fn elide_long_arrays(mut v: serde_json::Value) -> serde_json::Value {
         for value in map.values_mut() {
             if let Some(items) = value.as_array() {
                 if items.len() > 16 {
-                    *value = serde_json::Value::String(format!("[{} items; --json shows them]", items.len()));
+                    *value = serde_json::Value::String(format!(
+                        "[{} items; --json shows them]",
+                        items.len()
+                    ));
                 }
             }
         }

@@ -44,17 +44,16 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let ks = a
-        .k
-        .iter()
-        .map(|k| match k.trim() {
-            "all" => Ok(None),
-            n => match n.parse::<usize>() {
-                Ok(v) if v > 0 => Ok(Some(v)),
-                _ => bail!("--k `{n}`: expected a positive number or `all`"),
-            },
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let ks =
+        a.k.iter()
+            .map(|k| match k.trim() {
+                "all" => Ok(None),
+                n => match n.parse::<usize>() {
+                    Ok(v) if v > 0 => Ok(Some(v)),
+                    _ => bail!("--k `{n}`: expected a positive number or `all`"),
+                },
+            })
+            .collect::<Result<Vec<_>>>()?;
     if a.draws == 0 || a.repeats == 0 || a.per_class == 0 {
         bail!("--draws, --repeats and --per-class must be at least 1");
     }

@@ -1,9 +1,9 @@
 use super::device::{training_device, DeviceKind};
 use anyhow::{bail, Context, Result};
-use keel_trainer::eval::classifier::Fit;
-use keel_trainer::eval::report::{evaluate, EvalOptions};
 use keel_trainer::config::{ConfigBuilder, TrainConfig, DEFAULT_RECIPE};
 use keel_trainer::data;
+use keel_trainer::eval::classifier::Fit;
+use keel_trainer::eval::report::{evaluate, EvalOptions};
 use keel_trainer::run::{train, RunOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -112,7 +112,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         dir.join(keel_trainer::export::ONNX_FILE).display()
     );
     let onnx = dir.join(keel_trainer::export::ONNX_FILE);
-    let draw = if dataset.classes.is_empty() { "" } else { " --class NAME" };
+    let draw = if dataset.classes.is_empty() {
+        ""
+    } else {
+        " --class NAME"
+    };
     println!(
         "  draw more: keel-run generate {}{draw} --n 1000 --out samples.csv",
         onnx.display()
@@ -132,9 +136,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
         match evaluate(&dir, &opts, |_| {}) {
             Ok((eval_dir, r)) => {
                 if let (Some(t), Some(b)) = (r.scores.tstr, r.scores.trtr) {
-                    println!("  TSTR {t:.3} / TRTR {b:.3}; discriminative score {:.3}", r.scores.discriminative.mean);
+                    println!(
+                        "  TSTR {t:.3} / TRTR {b:.3}; discriminative score {:.3}",
+                        r.scores.discriminative.mean
+                    );
                 }
-                println!("  report: {} (augmentation gain: keel eval {})", eval_dir.join("report.md").display(), dir.display());
+                println!(
+                    "  report: {} (augmentation gain: keel eval {})",
+                    eval_dir.join("report.md").display(),
+                    dir.display()
+                );
             }
             // A dataset without a test split has nothing to score against: say so, keep the run.
             Err(e) => println!("  no report: {e:#}"),
@@ -179,7 +190,10 @@ fn quantize(onnx: &Path) -> Result<()> {
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let e2e = text.lines().find(|l| l.trim_start().starts_with("end to end")).map(|l| l.split_whitespace().last().unwrap_or("").to_string());
+    let e2e = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("end to end"))
+        .map(|l| l.split_whitespace().last().unwrap_or("").to_string());
     println!(
         "  int8 for the firmware: {} (SQNR {} dB; report {})",
         kq8.display(),

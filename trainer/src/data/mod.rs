@@ -80,7 +80,10 @@ fn load_any(spec: &str, seed: u64) -> Result<Dataset> {
             BUILTIN_NAMES.join(", ")
         );
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ts")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ts"))
+    {
         return read_ts(path);
     }
     let mut head = String::new();

@@ -41,7 +41,12 @@ fn channel_step(name: &str) -> Option<(usize, usize)> {
 /// Whether a CSV header row announces labelled series (`split,label,…`, or `label,…` / `class,…`
 /// as `keel-run generate` writes them).
 pub fn is_series_header(first_line: &str) -> bool {
-    let first = first_line.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+    let first = first_line
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     matches!(first.as_str(), "split" | "label" | "class")
 }
 
@@ -77,7 +82,9 @@ pub fn parse_series_csv(path: &Path, text: &str) -> Result<Dataset> {
     };
     let header_line = header.position().map_or(1, |p| p.line());
     let names: Vec<String> = header.iter().map(|f| f.trim().to_string()).collect();
-    let has_split = names.first().is_some_and(|n| n.eq_ignore_ascii_case("split"));
+    let has_split = names
+        .first()
+        .is_some_and(|n| n.eq_ignore_ascii_case("split"));
     let label_col = usize::from(has_split);
     if !names.get(label_col).is_some_and(|n| is_label_name(n)) {
         bail!(
@@ -141,10 +148,7 @@ pub fn parse_series_csv(path: &Path, text: &str) -> Result<Dataset> {
 /// C and T from `cK_tJ` names, which must be complete and channel-major.
 fn series_shape(path: &Path, line: u64, names: &[String]) -> Result<(usize, usize)> {
     if names.is_empty() {
-        bail!(
-            "{}:{line}: no value columns after `label`",
-            path.display()
-        );
+        bail!("{}:{line}: no value columns after `label`", path.display());
     }
     let parsed: Vec<(usize, usize)> = names
         .iter()
@@ -235,7 +239,10 @@ fn read_ts_rows(path: &Path, train: bool) -> Result<(Vec<Row>, (usize, usize))> 
             let key = key.to_ascii_lowercase();
             if key == "data" {
                 in_data = true;
-                if declared.get("classlabel").is_some_and(|v| v.starts_with("false")) {
+                if declared
+                    .get("classlabel")
+                    .is_some_and(|v| v.starts_with("false"))
+                {
                     bail!(
                         "{}:{line}: `@classLabel false`: Keel trains class-conditional models and needs labelled series",
                         path.display()
@@ -333,7 +340,10 @@ fn assemble(
         bail!("{}: no training rows", path.display());
     }
     if length < 2 {
-        bail!("{}: series of {length} step(s): Keel needs at least 2", path.display());
+        bail!(
+            "{}: series of {length} step(s): Keel needs at least 2",
+            path.display()
+        );
     }
     let dim = channels * length;
     let (mut train, mut test) = (Split::default(), Split::default());
@@ -388,7 +398,9 @@ fn assemble(
 /// Reads a held-out file (CSV or `.ts`) against the classes and shape of a trained model: every row
 /// is test data, whatever its `split` field says.
 pub fn read_test_file(path: &Path, classes: &[String], shape: [usize; 2]) -> Result<Split> {
-    let is_ts = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ts"));
+    let is_ts = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ts"));
     let rows = if is_ts {
         read_ts_rows(path, false)?.0
     } else {
@@ -404,7 +416,8 @@ pub fn read_test_file(path: &Path, classes: &[String], shape: [usize; 2]) -> Res
         }
         // Re-map this file's class order onto the model's.
         let mut split = Split::default();
-        let parts = std::iter::once((ds.points, ds.labels)).chain(ds.test.map(|t| (t.points, t.labels)));
+        let parts =
+            std::iter::once((ds.points, ds.labels)).chain(ds.test.map(|t| (t.points, t.labels)));
         for (points, labels) in parts {
             for (row, k) in points.chunks(ds.dim).zip(labels) {
                 let name = &ds.classes[k];

@@ -46,16 +46,32 @@ pub struct Cnn {
 }
 
 impl Cnn {
-    fn new(channels: usize, outputs: usize, causal: bool, rng: &mut Pcg64Mcg, device: &Device) -> Self {
+    fn new(
+        channels: usize,
+        outputs: usize,
+        causal: bool,
+        rng: &mut Pcg64Mcg,
+        device: &Device,
+    ) -> Self {
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         let mut c_in = channels;
         for k in KERNELS {
             let bound = 1.0 / ((c_in * k) as f32).sqrt();
-            let w: Vec<f32> = (0..HIDDEN * c_in * k).map(|_| rng.random_range(-bound..bound)).collect();
-            let b: Vec<f32> = (0..HIDDEN).map(|_| rng.random_range(-bound..bound)).collect();
-            weights.push(Param::from_tensor(Tensor::from_data(TensorData::new(w, [HIDDEN, c_in, k]), device)));
-            biases.push(Param::from_tensor(Tensor::from_data(TensorData::new(b, [HIDDEN]), device)));
+            let w: Vec<f32> = (0..HIDDEN * c_in * k)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect();
+            let b: Vec<f32> = (0..HIDDEN)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect();
+            weights.push(Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [HIDDEN, c_in, k]),
+                device,
+            )));
+            biases.push(Param::from_tensor(Tensor::from_data(
+                TensorData::new(b, [HIDDEN]),
+                device,
+            )));
             c_in = HIDDEN;
         }
         Self {
@@ -70,7 +86,11 @@ impl Cnn {
     fn features(&self, x: Tensor<3>) -> Tensor<3> {
         let mut h = x;
         for ((w, b), k) in self.weights.iter().zip(&self.biases).zip(KERNELS) {
-            let pad = if self.causal { (k - 1, 0) } else { (k / 2, k / 2) };
+            let pad = if self.causal {
+                (k - 1, 0)
+            } else {
+                (k / 2, k / 2)
+            };
             let opts = ConvOptions::new_with_padding([1], [pad], [1], 1);
             h = relu(conv1d(h, w.val(), Some(b.val()), opts));
         }
@@ -93,7 +113,13 @@ impl Cnn {
 }
 
 /// Rows of a `[channels, length]` series set as a `[n, C, T]` tensor, only the listed channels.
-fn tensor(rows: &[&[f32]], shape: [usize; 2], channels: &[usize], steps: std::ops::Range<usize>, device: &Device) -> Tensor<3> {
+fn tensor(
+    rows: &[&[f32]],
+    shape: [usize; 2],
+    channels: &[usize],
+    steps: std::ops::Range<usize>,
+    device: &Device,
+) -> Tensor<3> {
     let t = shape[1];
     let mut v = Vec::with_capacity(rows.len() * channels.len() * steps.len());
     for r in rows {
@@ -101,15 +127,28 @@ fn tensor(rows: &[&[f32]], shape: [usize; 2], channels: &[usize], steps: std::op
             v.extend_from_slice(&r[c * t + steps.start..c * t + steps.end]);
         }
     }
-    Tensor::from_data(TensorData::new(v, [rows.len(), channels.len(), steps.len()]), device)
+    Tensor::from_data(
+        TensorData::new(v, [rows.len(), channels.len(), steps.len()]),
+        device,
+    )
 }
 
 fn optimizer() -> ModuleOptimizer {
-    AdamConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).init()
+    AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .init()
 }
 
 /// A classifier of `classes` trained on normalised series `x` (rows of C·T) with labels `y`.
-pub fn train_classifier(x: &[f32], y: &[usize], shape: [usize; 2], classes: usize, fit: Fit) -> Cnn {
+pub fn train_classifier(
+    x: &[f32],
+    y: &[usize],
+    shape: [usize; 2],
+    classes: usize,
+    fit: Fit,
+) -> Cnn {
     let device = Device::flex().autodiff();
     let mut rng = Pcg64Mcg::seed_from_u64(fit.seed);
     let mut model = Cnn::new(shape[0], classes, false, &mut rng, &device);
@@ -117,11 +156,17 @@ pub fn train_classifier(x: &[f32], y: &[usize], shape: [usize; 2], classes: usiz
     let rows: Vec<&[f32]> = x.chunks_exact(shape[0] * shape[1]).collect();
     let all: Vec<usize> = (0..shape[0]).collect();
     for _ in 0..fit.steps {
-        let idx: Vec<usize> = (0..fit.batch).map(|_| rng.random_range(0..rows.len())).collect();
+        let idx: Vec<usize> = (0..fit.batch)
+            .map(|_| rng.random_range(0..rows.len()))
+            .collect();
         let xb: Vec<&[f32]> = idx.iter().map(|&i| rows[i]).collect();
         let yb: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
         let logits = model.logits(tensor(&xb, shape, &all, 0..shape[1], &device));
-        let loss = log_softmax(logits, 1).mul(one_hot(&yb, classes, &device)).sum_dim(1).mean().neg();
+        let loss = log_softmax(logits, 1)
+            .mul(one_hot(&yb, classes, &device))
+            .sum_dim(1)
+            .mean()
+            .neg();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = opt.step(fit.lr, model, grads);
     }
@@ -135,9 +180,19 @@ pub fn accuracy(model: &Cnn, x: &[f32], y: &[usize], shape: [usize; 2]) -> f64 {
     let all: Vec<usize> = (0..shape[0]).collect();
     let mut right = 0;
     for (chunk, labels) in rows.chunks(512).zip(y.chunks(512)) {
-        let pred = model.logits(tensor(chunk, shape, &all, 0..shape[1], &device)).argmax(1);
-        let pred: Vec<i64> = pred.into_data().convert::<i64>().try_to_vec::<i64>().expect("ints");
-        right += pred.iter().zip(labels).filter(|(p, l)| **p as usize == **l).count();
+        let pred = model
+            .logits(tensor(chunk, shape, &all, 0..shape[1], &device))
+            .argmax(1);
+        let pred: Vec<i64> = pred
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("ints");
+        right += pred
+            .iter()
+            .zip(labels)
+            .filter(|(p, l)| **p as usize == **l)
+            .count();
     }
     right as f64 / y.len().max(1) as f64
 }
@@ -162,7 +217,9 @@ pub fn train_predictor(x: &[f32], shape: [usize; 2], fit: Fit) -> Cnn {
     let rows: Vec<&[f32]> = x.chunks_exact(shape[0] * shape[1]).collect();
     let t = shape[1];
     for _ in 0..fit.steps {
-        let xb: Vec<&[f32]> = (0..fit.batch).map(|_| rows[rng.random_range(0..rows.len())]).collect();
+        let xb: Vec<&[f32]> = (0..fit.batch)
+            .map(|_| rows[rng.random_range(0..rows.len())])
+            .collect();
         let input = tensor(&xb, shape, &inputs, 0..t - 1, &device);
         let want = tensor(&xb, shape, &[target], 1..t, &device).squeeze_dim::<2>(1);
         let loss = model.per_step(input).sub(want).abs().mean();
@@ -182,7 +239,12 @@ pub fn predictor_mae(model: &Cnn, x: &[f32], shape: [usize; 2]) -> f64 {
     for chunk in rows.chunks(512) {
         let input = tensor(chunk, shape, &inputs, 0..t - 1, &device);
         let want = tensor(chunk, shape, &[target], 1..t, &device).squeeze_dim::<2>(1);
-        sum += model.per_step(input).sub(want).abs().sum().into_scalar::<f64>();
+        sum += model
+            .per_step(input)
+            .sub(want)
+            .abs()
+            .sum()
+            .into_scalar::<f64>();
     }
     sum / (rows.len() * (t - 1)).max(1) as f64
 }

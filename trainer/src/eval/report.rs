@@ -42,7 +42,11 @@ pub struct EvalJson {
 }
 
 /// Evaluates a series run; returns the directory written and what it holds.
-pub fn evaluate(run: &Path, opts: &EvalOptions, progress: impl FnMut(&str)) -> Result<(PathBuf, EvalJson)> {
+pub fn evaluate(
+    run: &Path,
+    opts: &EvalOptions,
+    progress: impl FnMut(&str),
+) -> Result<(PathBuf, EvalJson)> {
     let start = std::time::Instant::now();
     let device = Device::flex();
     let (cfg, meta, g) = load_generator(run, &device)?;
@@ -58,7 +62,7 @@ pub fn evaluate(run: &Path, opts: &EvalOptions, progress: impl FnMut(&str)) -> R
         bail!("{} does not record its data: pass --data", run.display());
     }
     let ds = data::load(&source, meta.seed)
-        .with_context(|| format!("cannot read the run's training data again (pass --data FILE if it moved)"))?;
+        .context("cannot read the run's training data again (pass --data FILE if it moved)")?;
     if ds.shape != Some(shape) || ds.classes != meta.classes {
         bail!(
             "{source}: its series ({:?}, classes {:?}) are not what {} was trained on ({:?}, classes {:?})",
@@ -70,7 +74,10 @@ pub fn evaluate(run: &Path, opts: &EvalOptions, progress: impl FnMut(&str)) -> R
         );
     }
     let (test, test_source) = match &opts.test {
-        Some(f) => (read_test_file(f, &meta.classes, shape)?, f.display().to_string()),
+        Some(f) => (
+            read_test_file(f, &meta.classes, shape)?,
+            f.display().to_string(),
+        ),
         None => match ds.test.clone() {
             Some(t) => (t, format!("{source} (test split)")),
             None => bail!("{source} has no test split: pass --test FILE (CSV or .ts)"),
@@ -110,12 +117,38 @@ pub fn evaluate(run: &Path, opts: &EvalOptions, progress: impl FnMut(&str)) -> R
     let dir = staging.path();
     let (fx, fy) = synthetic(&g, 10, opts.fit.seed + 3);
     let fake = norm.inverse(&fx);
-    let title = format!("{} · seed {} (real grey, generated colour)", meta.dataset, meta.seed);
-    series_grid(&dir.join("samples.png"), &title, shape, &meta.classes, (&test.points, &test.labels), (&fake, &fy))?;
-    let (px, _) = synthetic(&g, (test.labels.len().max(200) / meta.classes.len().max(1)).max(50), opts.fit.seed + 4);
+    let title = format!(
+        "{} · seed {} (real grey, generated colour)",
+        meta.dataset, meta.seed
+    );
+    series_grid(
+        &dir.join("samples.png"),
+        &title,
+        shape,
+        &meta.classes,
+        (&test.points, &test.labels),
+        (&fake, &fy),
+    )?;
+    let (px, _) = synthetic(
+        &g,
+        (test.labels.len().max(200) / meta.classes.len().max(1)).max(50),
+        opts.fit.seed + 4,
+    );
     let many = norm.inverse(&px);
-    spectra(&dir.join("spectra.png"), &format!("{}: mean power spectrum per channel", meta.dataset), shape, &test.points, &many)?;
-    projection(&dir.join("pca.png"), &format!("{}: PCA of whole series", meta.dataset), shape[0] * shape[1], &test.points, &many)?;
+    spectra(
+        &dir.join("spectra.png"),
+        &format!("{}: mean power spectrum per channel", meta.dataset),
+        shape,
+        &test.points,
+        &many,
+    )?;
+    projection(
+        &dir.join("pca.png"),
+        &format!("{}: PCA of whole series", meta.dataset),
+        shape[0] * shape[1],
+        &test.points,
+        &many,
+    )?;
     let report = EvalJson {
         keel_version: env!("CARGO_PKG_VERSION").into(),
         run: run.display().to_string(),
@@ -128,17 +161,22 @@ pub fn evaluate(run: &Path, opts: &EvalOptions, progress: impl FnMut(&str)) -> R
         gain,
         seconds: start.elapsed().as_secs_f64(),
     };
-    write_atomic(&dir.join("eval.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(
+        &dir.join("eval.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     write_atomic(&dir.join("report.md"), markdown(&report).as_bytes())?;
     // Swap the finished directory into place.
     if out.exists() {
         let old = run.join(".eval-old");
         let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(&out, &old).with_context(|| format!("cannot replace {}", out.display()))?;
-        std::fs::rename(staging.keep(), &out).with_context(|| format!("cannot write {}", out.display()))?;
+        std::fs::rename(staging.keep(), &out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
         let _ = std::fs::remove_dir_all(&old);
     } else {
-        std::fs::rename(staging.keep(), &out).with_context(|| format!("cannot write {}", out.display()))?;
+        std::fs::rename(staging.keep(), &out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok((out, report))
 }
@@ -151,23 +189,61 @@ pub fn markdown(r: &EvalJson) -> String {
     let s = &r.scores;
     let mut m = String::new();
     writeln!(m, "# Evaluation of `{}`\n", r.run).unwrap();
-    writeln!(m, "Dataset `{}` (seed {}), {} real training series, {} held out from {}. Keel {}; {:.0} s.\n", r.dataset, r.seed, r.real_train, r.real_test, r.test_source, r.keel_version, r.seconds).unwrap();
+    writeln!(
+        m,
+        "Dataset `{}` (seed {}), {} real training series, {} held out from {}. Keel {}; {:.0} s.\n",
+        r.dataset, r.seed, r.real_train, r.real_test, r.test_source, r.keel_version, r.seconds
+    )
+    .unwrap();
     writeln!(m, "| score | value |\n| --- | --- |").unwrap();
     if let (Some(a), Some(b), Some(q)) = (s.tstr, s.trtr, s.tstr_over_trtr) {
-        writeln!(m, "| TSTR accuracy ({} synthetic per class) | {} |", s.synthetic_per_class, pct(a)).unwrap();
+        writeln!(
+            m,
+            "| TSTR accuracy ({} synthetic per class) | {} |",
+            s.synthetic_per_class,
+            pct(a)
+        )
+        .unwrap();
         writeln!(m, "| TRTR accuracy | {} |", pct(b)).unwrap();
         writeln!(m, "| TSTR / TRTR | {q:.3} |").unwrap();
     }
-    writeln!(m, "| discriminative score (lower is better) | {:.3} ± {:.3} ({} repeats) |", s.discriminative.mean, s.discriminative.std, s.discriminative.n).unwrap();
-    writeln!(m, "| predictive score, synthetic → real (MAE) | {:.4} ± {:.4} |", s.predictive.mean, s.predictive.std).unwrap();
-    writeln!(m, "| predictive score, real → real (floor) | {:.4} ± {:.4} |\n", s.predictive_real.mean, s.predictive_real.std).unwrap();
+    writeln!(
+        m,
+        "| discriminative score (lower is better) | {:.3} ± {:.3} ({} repeats) |",
+        s.discriminative.mean, s.discriminative.std, s.discriminative.n
+    )
+    .unwrap();
+    writeln!(
+        m,
+        "| predictive score, synthetic → real (MAE) | {:.4} ± {:.4} |",
+        s.predictive.mean, s.predictive.std
+    )
+    .unwrap();
+    writeln!(
+        m,
+        "| predictive score, real → real (floor) | {:.4} ± {:.4} |\n",
+        s.predictive_real.mean, s.predictive_real.std
+    )
+    .unwrap();
     writeln!(m, "Reference classifier: a 1-D CNN (conv 7 → conv 5, 32 channels, ReLU, global average, linear), Adam lr {}, {} steps of batch {}, seed {}. Discriminative score: the same CNN telling real from synthetic, trained on 80 %, |accuracy − 0.5| on 20 %. Predictive score: the same CNN with causal convolutions predicting the last channel's next step from the other channels (TimeGAN protocol; TimeGAN used GRUs).\n", s.classifier.lr, s.classifier.steps, s.classifier.batch, s.classifier.seed).unwrap();
     if let Some(g) = &r.gain {
         writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the classifier trained on k real series per class; mean ± std over {} draws of the k. Classic: + {} series per class from jitter / scaling / magnitude warp / time warp of those k (Um et al. 2017). Keel: + {} series per class from a GAN trained on those k only ({} steps; k = all uses the run's generator).\n", g.draws, g.added_per_class, g.added_per_class, g.gan_steps).unwrap();
-        writeln!(m, "| k | real only | + classic | + Keel |\n| --- | --- | --- | --- |").unwrap();
+        writeln!(
+            m,
+            "| k | real only | + classic | + Keel |\n| --- | --- | --- | --- |"
+        )
+        .unwrap();
         for row in &g.rows {
             let f = |v: &super::series::MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
-            writeln!(m, "| {} | {} | {} | {} |", row.k.map_or("all".into(), |k| k.to_string()), f(&row.real_only), f(&row.classic), f(&row.keel)).unwrap();
+            writeln!(
+                m,
+                "| {} | {} | {} | {} |",
+                row.k.map_or("all".into(), |k| k.to_string()),
+                f(&row.real_only),
+                f(&row.classic),
+                f(&row.keel)
+            )
+            .unwrap();
         }
         m.push('\n');
     }

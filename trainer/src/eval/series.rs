@@ -87,7 +87,13 @@ pub fn scores(
         let (sx, sy) = synthetic(g, per_class, fit.seed + 1);
         let c = train_classifier(&sx, &sy, shape, real.classes, fit);
         let tstr = accuracy(&c, &real.test.points, &real.test.labels, shape);
-        let c = train_classifier(&real.train.points, &real.train.labels, shape, real.classes, fit);
+        let c = train_classifier(
+            &real.train.points,
+            &real.train.labels,
+            shape,
+            real.classes,
+            fit,
+        );
         let trtr = accuracy(&c, &real.test.points, &real.test.labels, shape);
         (Some(tstr), Some(trtr))
     } else {
@@ -138,7 +144,10 @@ fn discriminative(real: &[f32], fake: &[f32], shape: [usize; 2], fit: Fit) -> f6
     rows.shuffle(&mut Pcg64Mcg::seed_from_u64(fit.seed ^ 0xd15c));
     let cut = rows.len() * 4 / 5;
     let flat = |rs: &[(&[f32], usize)]| -> (Vec<f32>, Vec<usize>) {
-        (rs.iter().flat_map(|r| r.0.iter().copied()).collect(), rs.iter().map(|r| r.1).collect())
+        (
+            rs.iter().flat_map(|r| r.0.iter().copied()).collect(),
+            rs.iter().map(|r| r.1).collect(),
+        )
     };
     let (tx, ty) = flat(&rows[..cut]);
     let (vx, vy) = flat(&rows[cut..]);
@@ -204,7 +213,12 @@ pub fn gain(
             let g = match k {
                 None => full,
                 Some(_) => {
-                    progress(&format!("k = {} draw {}: training a GAN on {} series", k.map_or("all".into(), |k| k.to_string()), draw + 1, y.len()));
+                    progress(&format!(
+                        "k = {} draw {}: training a GAN on {} series",
+                        k.map_or("all".into(), |k| k.to_string()),
+                        draw + 1,
+                        y.len()
+                    ));
                     trained = train_gan(cfg, &x, &y, real, opts.gan_steps, seed)?;
                     &trained
                 }
@@ -228,11 +242,19 @@ pub fn gain(
 }
 
 /// k series per class drawn without replacement (all of them for `None`).
-fn pick(split: &Split, dim: usize, classes: usize, k: Option<usize>, seed: u64) -> (Vec<f32>, Vec<usize>) {
+fn pick(
+    split: &Split,
+    dim: usize,
+    classes: usize,
+    k: Option<usize>,
+    seed: u64,
+) -> (Vec<f32>, Vec<usize>) {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for class in 0..classes {
-        let mut idx: Vec<usize> = (0..split.labels.len()).filter(|&i| split.labels[i] == class).collect();
+        let mut idx: Vec<usize> = (0..split.labels.len())
+            .filter(|&i| split.labels[i] == class)
+            .collect();
         idx.shuffle(&mut rng);
         let n = k.map_or(idx.len(), |k| k.min(idx.len()));
         for &i in &idx[..n] {
@@ -244,7 +266,14 @@ fn pick(split: &Split, dim: usize, classes: usize, k: Option<usize>, seed: u64) 
 }
 
 /// A GAN with the run's configuration, trained on normalised `x` only.
-fn train_gan(cfg: &TrainConfig, x: &[f32], y: &[usize], real: &RealData, steps: usize, seed: u64) -> anyhow::Result<Generator> {
+fn train_gan(
+    cfg: &TrainConfig,
+    x: &[f32],
+    y: &[usize],
+    real: &RealData,
+    steps: usize,
+    seed: u64,
+) -> anyhow::Result<Generator> {
     let mut cfg = cfg.clone();
     cfg.train.steps = steps;
     cfg.train.seed = seed;
@@ -265,7 +294,14 @@ fn train_gan(cfg: &TrainConfig, x: &[f32], y: &[usize], real: &RealData, steps: 
 
 /// The Um et al. (2017) baseline: per added series, one of jitter, scaling, magnitude warp or time
 /// warp applied to a random real series of the class.
-pub fn classic_augment(x: &[f32], y: &[usize], shape: [usize; 2], per_class: usize, classes: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+pub fn classic_augment(
+    x: &[f32],
+    y: &[usize],
+    shape: [usize; 2],
+    per_class: usize,
+    classes: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<usize>) {
     let [c, t] = shape;
     let dim = c * t;
     let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0xa09);
@@ -286,7 +322,10 @@ pub fn classic_augment(x: &[f32], y: &[usize], shape: [usize; 2], per_class: usi
                 2 => {
                     for ch in 0..c {
                         let w = warp_curve(&mut rng, t, 4, 0.2);
-                        out[ch * t..(ch + 1) * t].iter_mut().zip(w).for_each(|(v, w)| *v *= w);
+                        out[ch * t..(ch + 1) * t]
+                            .iter_mut()
+                            .zip(w)
+                            .for_each(|(v, w)| *v *= w);
                     }
                 }
                 _ => {

@@ -59,13 +59,23 @@ pub fn series_grid(
                 .draw()
                 .map_err(err)?;
             for s in &r {
-                let pts = seg(s).into_iter().enumerate().map(|(i, v)| (i as f64, v as f64));
-                chart.draw_series(LineSeries::new(pts, REAL.stroke_width(1))).map_err(err)?;
+                let pts = seg(s)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as f64, v as f64));
+                chart
+                    .draw_series(LineSeries::new(pts, REAL.stroke_width(1)))
+                    .map_err(err)?;
             }
             for (j, s) in f.iter().enumerate() {
                 let color = Palette99::pick(j).to_rgba();
-                let pts = seg(s).into_iter().enumerate().map(|(i, v)| (i as f64, v as f64));
-                chart.draw_series(LineSeries::new(pts, color.stroke_width(1))).map_err(err)?;
+                let pts = seg(s)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as f64, v as f64));
+                chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(1)))
+                    .map_err(err)?;
             }
         }
     }
@@ -74,7 +84,13 @@ pub fn series_grid(
 }
 
 /// Mean power spectrum (|DFT|², log10) of each channel, real against generated.
-pub fn spectra(path: &Path, title: &str, shape: [usize; 2], real: &[f32], fake: &[f32]) -> Result<()> {
+pub fn spectra(
+    path: &Path,
+    title: &str,
+    shape: [usize; 2],
+    real: &[f32],
+    fake: &[f32],
+) -> Result<()> {
     register();
     let [c, t] = shape;
     let (sr, sf) = (mean_spectrum(real, shape), mean_spectrum(fake, shape));
@@ -84,7 +100,10 @@ pub fn spectra(path: &Path, title: &str, shape: [usize; 2], real: &[f32], fake: 
     let cells = root.split_evenly((1, c));
     let bins = t / 2 + 1;
     for ch in 0..c {
-        let (a, b) = (&sr[ch * bins..(ch + 1) * bins], &sf[ch * bins..(ch + 1) * bins]);
+        let (a, b) = (
+            &sr[ch * bins..(ch + 1) * bins],
+            &sf[ch * bins..(ch + 1) * bins],
+        );
         let log = |v: &[f64]| v.iter().map(|p| p.max(1e-12).log10()).collect::<Vec<_>>();
         let (la, lb) = (log(a), log(b));
         let (lo, hi) = range(la.iter().chain(&lb).map(|&v| v as f32));
@@ -196,7 +215,10 @@ pub fn projection(path: &Path, title: &str, dim: usize, real: &[f32], fake: &[f3
         .label("real")
         .legend(|(x, y)| Circle::new((x, y), 3, REAL.filled()));
     chart
-        .draw_series(pf.iter().map(|&p| Circle::new(p, 2, BLUE.mix(0.5).filled())))
+        .draw_series(
+            pf.iter()
+                .map(|&p| Circle::new(p, 2, BLUE.mix(0.5).filled())),
+        )
         .map_err(err)?
         .label("generated")
         .legend(|(x, y)| Circle::new((x, y), 3, BLUE.filled()));
@@ -226,7 +248,9 @@ fn pca2(points: &[f32], dim: usize) -> (Vec<f64>, [Vec<f64>; 2]) {
         .collect();
     let mut axes: Vec<Vec<f64>> = Vec::new();
     for a in 0..2 {
-        let mut v: Vec<f64> = (0..dim).map(|i| ((i * 7 + a * 3) % 11) as f64 + 1.0).collect();
+        let mut v: Vec<f64> = (0..dim)
+            .map(|i| ((i * 7 + a * 3) % 11) as f64 + 1.0)
+            .collect();
         for _ in 0..100 {
             let mut w = vec![0.0; dim];
             for r in &centred {

@@ -92,12 +92,17 @@ impl Discriminator {
                 let out = cfg.d_conv_channels;
                 let bound = 1.0 / ((ch * k) as f32).sqrt();
                 let mut draw = |n: usize| -> Vec<f32> {
-                    (0..n).map(|_| rand::RngExt::random_range(rng, -bound..bound)).collect()
+                    (0..n)
+                        .map(|_| rand::RngExt::random_range(rng, -bound..bound))
+                        .collect()
                 };
                 let w = draw(out * ch * k);
                 let b = draw(out);
                 convs.push(ConvLayer {
-                    weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [out, ch, k]), device)),
+                    weight: Param::from_tensor(Tensor::from_data(
+                        TensorData::new(w, [out, ch, k]),
+                        device,
+                    )),
                     bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [out]), device)),
                 });
                 ch = out;
@@ -114,10 +119,12 @@ impl Discriminator {
         let out = init_linear(out_in, 1, rng, device);
         let mut sn_u = Vec::new();
         if cfg.spectral_norm {
-            let outs = convs
-                .iter()
-                .map(|c| c.weight.dims()[0])
-                .chain(hidden.iter().chain(std::iter::once(&out)).map(|l| l.weight.dims()[1]));
+            let outs = convs.iter().map(|c| c.weight.dims()[0]).chain(
+                hidden
+                    .iter()
+                    .chain(std::iter::once(&out))
+                    .map(|l| l.weight.dims()[1]),
+            );
             for d_out in outs {
                 let u: Vec<f32> = (0..d_out).map(|_| StandardNormal.sample(rng)).collect();
                 let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
@@ -142,7 +149,11 @@ impl Discriminator {
         });
         Self {
             convs,
-            series: if cfg.d_conv > 0 { shape.map_or(Vec::new(), |s| s.to_vec()) } else { Vec::new() },
+            series: if cfg.d_conv > 0 {
+                shape.map_or(Vec::new(), |s| s.to_vec())
+            } else {
+                Vec::new()
+            },
             hidden,
             out,
             sn_u,
@@ -316,7 +327,9 @@ impl Discriminator {
         let mut g = g.reshape(t.out_dims);
         for (((wt, _), pre), len_in) in w.convs.iter().zip(t.pre).zip(t.lengths).rev() {
             let dims = g.dims();
-            let gd = g.reshape([b, dims[1] * dims[2]]).mul(self.act.derivative(pre));
+            let gd = g
+                .reshape([b, dims[1] * dims[2]])
+                .mul(self.act.derivative(pre));
             let k = wt.dims()[2];
             let pad = k / 2;
             let len_out = dims[2];

@@ -56,13 +56,17 @@ impl Augmenter {
         let mut scale = vec![1.0f32; batch * n];
         let mut index: Vec<i64> = Vec::new();
         let mut noise: Vec<f32> = Vec::new();
-        let fire = |rng: &mut Pcg64Mcg, strength: f64| strength > 0.0 && rng.random_range(0.0..1.0) < self.p;
+        let fire = |rng: &mut Pcg64Mcg, strength: f64| {
+            strength > 0.0 && rng.random_range(0.0..1.0) < self.p
+        };
         for s in 0..batch {
             let row = &mut scale[s * n..(s + 1) * n];
             if fire(rng, a.scaling) {
                 for ch in 0..c {
                     let f = 1.0 + a.scaling * normal(rng);
-                    row[ch * t..(ch + 1) * t].iter_mut().for_each(|v| *v *= f as f32);
+                    row[ch * t..(ch + 1) * t]
+                        .iter_mut()
+                        .for_each(|v| *v *= f as f32);
                 }
             }
             if fire(rng, a.magnitude_warp) {
@@ -150,11 +154,20 @@ pub fn warp_curve(rng: &mut Pcg64Mcg, len: usize, knots: usize, sigma: f64) -> V
     let segs = (knots + 1) as f64;
     (0..len)
         .map(|t| {
-            let pos = if len > 1 { t as f64 / (len - 1) as f64 * segs } else { 0.0 };
+            let pos = if len > 1 {
+                t as f64 / (len - 1) as f64 * segs
+            } else {
+                0.0
+            };
             let i = (pos.floor() as usize).min(knots);
             let u = pos - i as f64;
             let at = |j: isize| k[j.clamp(0, k.len() as isize - 1) as usize];
-            let (p0, p1, p2, p3) = (at(i as isize - 1), at(i as isize), at(i as isize + 1), at(i as isize + 2));
+            let (p0, p1, p2, p3) = (
+                at(i as isize - 1),
+                at(i as isize),
+                at(i as isize + 1),
+                at(i as isize + 2),
+            );
             let v = 0.5
                 * (2.0 * p1
                     + (p2 - p0) * u

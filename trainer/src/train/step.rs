@@ -99,8 +99,12 @@ impl Trainer {
         let g = Generator::new(&cfg.model, classes, dim, &mut rng, &device);
         let d = match (shape, cfg.model.d_conv) {
             (_, 0) => Discriminator::new(&cfg.model, dim, classes, &mut rng, &device),
-            (Some(shape), _) => Discriminator::new_series(&cfg.model, shape, classes, &mut rng, &device),
-            (None, _) => anyhow::bail!("`model.d_conv` convolves series; this dataset is a table (set model.d_conv=0)"),
+            (Some(shape), _) => {
+                Discriminator::new_series(&cfg.model, shape, classes, &mut rng, &device)
+            }
+            (None, _) => anyhow::bail!(
+                "`model.d_conv` convolves series; this dataset is a table (set model.d_conv=0)"
+            ),
         };
         if let Some([_, t]) = shape {
             let mut len = t;
@@ -199,7 +203,9 @@ impl Trainer {
             // fake go through D as one batch: half the ops, larger matmuls.
             let pc = &cfg.penalty;
             let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
-                let y2 = y.as_ref().map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
+                let y2 = y
+                    .as_ref()
+                    .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
                 let both = self.d.forward(
                     &w,
                     Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
@@ -271,7 +277,9 @@ impl Trainer {
         }
 
         // Generator step through a frozen copy of D.
-        let y = self.batcher.classes_like_data(&mut self.rng, b, &self.device);
+        let y = self
+            .batcher
+            .classes_like_data(&mut self.rng, b, &self.device);
         let z = self.g_input(b, y.as_ref());
         let mode = GenMode {
             train: true,
