@@ -83,7 +83,7 @@ pub fn series_grid(
     Ok(())
 }
 
-/// Mean power spectrum (|DFT|², log10) of each channel, real against generated.
+/// Mean power spectrum (|DFT|², log10, without the mean's bin) of each channel, real against generated.
 pub fn spectra(
     path: &Path,
     title: &str,
@@ -104,7 +104,8 @@ pub fn spectra(
             &sr[ch * bins..(ch + 1) * bins],
             &sf[ch * bins..(ch + 1) * bins],
         );
-        let log = |v: &[f64]| v.iter().map(|p| p.max(1e-12).log10()).collect::<Vec<_>>();
+        // Bin 0 is the removed mean: leave it out of the plot.
+        let log = |v: &[f64]| v.iter().skip(1).map(|p| p.max(1e-12).log10()).collect::<Vec<_>>();
         let (la, lb) = (log(a), log(b));
         let (lo, hi) = range(la.iter().chain(&lb).map(|&v| v as f32));
         let mut chart = ChartBuilder::on(&cells[ch])
@@ -121,7 +122,7 @@ pub fn spectra(
             .label_style((FONT, 9))
             .draw()
             .map_err(err)?;
-        let freq = |i: usize| i as f64 / t as f64;
+        let freq = |i: usize| (i + 1) as f64 / t as f64;
         chart
             .draw_series(LineSeries::new(
                 la.iter().enumerate().map(|(i, &v)| (freq(i), v)),
