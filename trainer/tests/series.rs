@@ -235,6 +235,19 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
         tstr >= 0.9 * trtr && tstr > 0.8,
         "TSTR {tstr} vs TRTR {trtr}: the generator makes each class"
     );
+    // Same run, same evaluation: every score repeats (seeded classifiers, seeded draws).
+    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        again["scores"], eval["scores"],
+        "the same seed gives the same scores"
+    );
+    // A points run has no series to score: a clear refusal.
+    let o = keel(&["eval", data.to_str().unwrap()]);
+    assert!(!o.status.success());
     for f in ["report.md", "samples.png", "spectra.png", "pca.png"] {
         assert!(run.join("eval").join(f).is_file(), "missing eval/{f}");
     }

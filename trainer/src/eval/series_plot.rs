@@ -105,7 +105,12 @@ pub fn spectra(
             &sf[ch * bins..(ch + 1) * bins],
         );
         // Bin 0 is the removed mean: leave it out of the plot.
-        let log = |v: &[f64]| v.iter().skip(1).map(|p| p.max(1e-12).log10()).collect::<Vec<_>>();
+        let log = |v: &[f64]| {
+            v.iter()
+                .skip(1)
+                .map(|p| p.max(1e-12).log10())
+                .collect::<Vec<_>>()
+        };
         let (la, lb) = (log(a), log(b));
         let (lo, hi) = range(la.iter().chain(&lb).map(|&v| v as f32));
         let mut chart = ChartBuilder::on(&cells[ch])
