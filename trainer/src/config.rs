@@ -31,6 +31,8 @@ pub struct AugmentConfig {
     pub ada_target: f64,
     /// ADA: real images for p to move from 0 to 1 (Karras et al. use 500k on images).
     pub ada_speed: f64,
+    /// ADA: ceiling of p (transforms applied too often leak into what G learns).
+    pub p_max: f64,
     /// ADA: D updates between adjustments of p.
     pub ada_interval: usize,
     /// Jitter: σ of Gaussian noise added to every value (normalised units).
@@ -51,6 +53,7 @@ impl Default for AugmentConfig {
             p: 0.0,
             ada_target: 0.0,
             ada_speed: 50_000.0,
+            p_max: 1.0,
             ada_interval: 4,
             jitter: 0.03,
             scaling: 0.1,
