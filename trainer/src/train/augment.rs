@@ -123,7 +123,8 @@ impl Augmenter {
         if self.updates.is_multiple_of(self.cfg.ada_interval) && self.sign_count > 0 {
             let r_t = self.sign_sum / self.sign_count as f64;
             let step = (batch * self.cfg.ada_interval) as f64 / self.cfg.ada_speed;
-            self.p = (self.p + (r_t - self.cfg.ada_target).signum() * step).clamp(0.0, self.cfg.p_max);
+            self.p =
+                (self.p + (r_t - self.cfg.ada_target).signum() * step).clamp(0.0, self.cfg.p_max);
             self.sign_sum = 0.0;
             self.sign_count = 0;
         }
