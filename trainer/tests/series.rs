@@ -223,6 +223,19 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
             .unwrap();
     assert_eq!(meta["normalizer"]["mean"].as_array().unwrap().len(), 2);
     assert_eq!(meta["shape"], serde_json::json!([2, 32]));
+    // Re-exporting reads the normalisation back from generator.json: the same f64s, the same bytes.
+    let again = tmp.path().join("again.onnx");
+    let o = keel(&[
+        "export",
+        run.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read(&again).unwrap() == std::fs::read(run.join("generator.onnx")).unwrap(),
+        "keel export rewrites the bytes keel train wrote"
+    );
 
     let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
