@@ -208,9 +208,7 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
         }
     }
     let (channels, length) = shape;
-    let names = (0..channels)
-        .flat_map(|c| (0..length).map(move |t| format!("c{c}_t{t}")))
-        .collect();
+    let names = super::sines::series_columns(channels, length);
     assemble(path, rows, channels, length, names)
 }
 
