@@ -37,6 +37,13 @@ pub struct Dataset {
     pub source: String,
 }
 
+/// Column names of channel-major series rows: `c0_t0, …, c0_t{T-1}, c1_t0, …`.
+pub fn series_columns(channels: usize, length: usize) -> Vec<String> {
+    (0..channels)
+        .flat_map(|c| (0..length).map(move |t| format!("c{c}_t{t}")))
+        .collect()
+}
+
 /// Rows and their class indices.
 #[derive(Debug, Clone, Default)]
 pub struct Split {

@@ -208,7 +208,7 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
         }
     }
     let (channels, length) = shape;
-    let names = super::sines::series_columns(channels, length);
+    let names = super::series_columns(channels, length);
     assemble(path, rows, channels, length, names)
 }
 

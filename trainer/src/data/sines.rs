@@ -4,7 +4,7 @@
 //! (TimeGAN, Diffusion-TS) were measured on exactly this; the "2π f t, f ~ U[0, 1]" paraphrase with
 //! integer t would be a different, aliased set.
 
-use super::{Dataset, Split};
+use super::{series_columns, Dataset, Split};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -44,11 +44,4 @@ pub fn dataset(seed: u64) -> Dataset {
         }),
         ..Default::default()
     }
-}
-
-/// `c0_t0, …` channel-major.
-pub fn series_columns(channels: usize, length: usize) -> Vec<String> {
-    (0..channels)
-        .flat_map(|c| (0..length).map(move |t| format!("c{c}_t{t}")))
-        .collect()
 }
