@@ -111,31 +111,53 @@ fn check_penalty<F>(name: &str, cfg: &ModelConfig, classes: usize, penalty: F)
 where
     F: Fn(&Discriminator) -> Tensor<1>,
 {
+    let d = Discriminator::new(
+        cfg,
+        3,
+        classes,
+        &mut Pcg64Mcg::seed_from_u64(3),
+        &f64_device(),
+    );
+    check_weight(
+        name,
+        &d,
+        &penalty,
+        |d| &mut d.hidden[0].weight,
+        &[0, 5, 17, 30, 47],
+    );
+}
+
+/// One weight tensor's gradient of `penalty`: autodiff against central differences at `indices`.
+fn check_weight<const N: usize>(
+    name: &str,
+    d: &Discriminator,
+    penalty: &dyn Fn(&Discriminator) -> Tensor<1>,
+    weight: fn(&mut Discriminator) -> &mut Param<Tensor<N>>,
+    indices: &[usize],
+) {
     let device = f64_device();
-    let d = Discriminator::new(cfg, 3, classes, &mut Pcg64Mcg::seed_from_u64(3), &device);
-    let p = penalty(&d);
-    let grads = GradientsParams::from_grads(p.backward(), &d);
-    let weight = d.hidden[0].weight.val();
-    let analytic: Vec<f64> = grads
-        .get::<2>(d.hidden[0].weight.id)
-        .expect("the penalty reaches D's first layer")
-        .into_data()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .unwrap();
+    let grads = GradientsParams::from_grads(penalty(d).backward(), d);
+    let w = weight(&mut d.clone()).clone();
+    let flat =
+        |t: Tensor<N>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap() };
+    let analytic = flat(
+        grads
+            .get::<N>(w.id)
+            .expect("the penalty reaches the weight"),
+    );
     assert!(
         analytic.iter().any(|g| g.abs() > 1e-6),
         "{name}: the penalty gives D no gradient"
     );
-    let base = values(weight.clone().inner());
-    let dims = weight.dims();
+    let base = flat(w.val().inner());
+    let dims = w.val().dims();
     let h = 1e-6;
-    for idx in [0, 5, 17, 30, 47] {
+    for &idx in indices {
         let eval = |delta: f64| {
             let mut v = base.clone();
             v[idx] += delta;
             let mut dd = d.clone();
-            dd.hidden[0].weight =
+            *weight(&mut dd) =
                 Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
             penalty(&dd).into_scalar::<f64>()
         };
@@ -274,44 +296,13 @@ fn conv_trunk_input_gradient_equals_autodiff_and_its_penalties_train_the_kernels
                 &mut Pcg64Mcg::seed_from_u64(3),
                 &device,
             );
-            let grads = GradientsParams::from_grads(penalty(&d).backward(), &d);
-            let kernel = d.convs[0].weight.val();
-            let analytic: Vec<f64> = grads
-                .get::<3>(d.convs[0].weight.id)
-                .expect("the penalty reaches the first kernel")
-                .into_data()
-                .convert::<f64>()
-                .try_to_vec::<f64>()
-                .unwrap();
-            assert!(
-                analytic.iter().any(|g| g.abs() > 1e-6),
-                "{pname} / {name}: no gradient"
+            check_weight(
+                &format!("{pname} / {name}"),
+                &d,
+                &*penalty,
+                |d| &mut d.convs[0].weight,
+                &[0, 3, 7, 12, 19],
             );
-            let base: Vec<f64> = kernel
-                .clone()
-                .inner()
-                .into_data()
-                .convert::<f64>()
-                .try_to_vec::<f64>()
-                .unwrap();
-            let dims = kernel.dims();
-            for idx in [0, 3, 7, 12, 19] {
-                let eval = |delta: f64| {
-                    let mut v = base.clone();
-                    v[idx] += delta;
-                    let mut dd = d.clone();
-                    dd.convs[0].weight =
-                        Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device));
-                    penalty(&dd).into_scalar::<f64>()
-                };
-                let numeric = (eval(1e-6) - eval(-1e-6)) / 2e-6;
-                let err = (numeric - analytic[idx]).abs();
-                assert!(
-                    err < 1e-6 * (1.0 + numeric.abs()),
-                    "{pname} / {name}: kernel[{idx}] autodiff {} vs central difference {numeric}",
-                    analytic[idx]
-                );
-            }
         }
     }
 }
