@@ -1,18 +1,10 @@
 //! The `keel` binary as users run it: outputs, determinism, and bad input.
 
+mod common;
+
+use common::{keel, stderr};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Output;
 
 /// A fast configuration: small networks, a few hundred steps.
 const FAST: &[&str] = &[

@@ -1,25 +1,16 @@
 //! Labelled series end to end: the readers (CSV and `.ts`) and every bad input they refuse, the
 //! augmentations and ADA, and a short conditional run that `keel eval` scores.
 
+mod common;
+
 use burn::tensor::{Device, Tensor, TensorData};
+use common::{keel, stderr};
 use keel_trainer::config::AugmentConfig;
 use keel_trainer::data::{load, read_series_csv, read_ts};
 use keel_trainer::train::Augmenter;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Three classes told apart by frequency and offset: 2 channels × 32 steps.
 fn series_csv(per_class: usize, test_per_class: usize) -> String {
