@@ -17,6 +17,106 @@ pub struct TrainConfig {
     pub optim: OptimConfig,
     pub train: TrainLoopConfig,
     pub augment: AugmentConfig,
+    pub watch: WatchConfig,
+}
+
+/// What the watchdog does when a detector fires.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatchPolicy {
+    /// Log the event and go on.
+    Warn,
+    /// Log, roll back to the last healthy snapshot, apply the event's remedy, go on.
+    Recover,
+    /// Log and end the run with a verdict at the first event.
+    Stop,
+}
+
+/// The stability watchdog: detectors checked every `every` steps (NaN/Inf every step), each with a
+/// threshold below, and the policy that answers them (see README, "Stability watchdog").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    pub enabled: bool,
+    pub policy: WatchPolicy,
+    /// Generator steps between checks.
+    pub every: usize,
+    /// Checks in the sliding window of the spike and oscillation detectors.
+    pub window: usize,
+    /// Consecutive failing checks before a slow detector (vanishing, oscillation, collapse) fires.
+    pub patience: usize,
+    /// Steps before the slow detectors start (a GAN's first steps look like all of them).
+    pub warmup: usize,
+    /// Gradient spike: a step's log-norm this many robust σ (1.4826·MAD) above the window median …
+    pub spike_z: f64,
+    /// … and this many times the window median.
+    pub spike_ratio: f64,
+    /// Parameter runaway: a network's weight norm this many times its norm at the last healthy snapshot.
+    pub param_growth: f64,
+    /// Vanishing: D's sign accuracy (ADA's r_t, both sides) at or above this over a check …
+    pub vanish_acc: f64,
+    /// … and G's gradient norm below this fraction of its median over healthy checks …
+    pub vanish_grad: f64,
+    /// … or, for logit losses, the margin D(real) − D(fake) above this many logits.
+    pub vanish_margin: f64,
+    /// Oscillation: standard deviation of D's per-check mean loss over the window, relative to its
+    /// mean magnitude, above this, and not smaller in the window's second half than in its first.
+    pub oscillation: f64,
+    /// Collapse: samples drawn (fixed latents) and real rows compared at each check.
+    pub samples: usize,
+    /// Collapse: coverage (Naeem et al. 2020, k = 5) below this fraction of its best so far, once
+    /// that best has reached `coverage_min` …
+    pub coverage_drop: f64,
+    pub coverage_min: f64,
+    /// … or fake/real mean pairwise distance below this; or captured modes (datasets with known
+    /// modes) below this fraction of their best so far.
+    pub min_diversity: f64,
+    pub mode_drop: f64,
+    /// Steps between in-memory snapshots (a snapshot is trusted once the next check passes too).
+    pub snapshot_every: usize,
+    /// Rollbacks before the run gives up with a verdict.
+    pub max_retries: usize,
+    /// Remedy: learning rates × this (divergence, collapse, oscillation).
+    pub lr_factor: f64,
+    /// Remedy: R1/R2/GP weights × this (vanishing, collapse); R1 = `r1_floor` when none is set.
+    pub reg_factor: f64,
+    pub r1_floor: f64,
+    /// Remedy: instance noise σ raised by this (vanishing; 0 = never).
+    pub noise_step: f64,
+    /// Remedy: augmentation probability raised by this (vanishing, with augmentation on).
+    pub aug_step: f64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            policy: WatchPolicy::Recover,
+            every: 50,
+            window: 20,
+            patience: 3,
+            warmup: 1000,
+            spike_z: 8.0,
+            spike_ratio: 20.0,
+            param_growth: 4.0,
+            vanish_acc: 0.99,
+            vanish_grad: 0.01,
+            vanish_margin: 12.0,
+            oscillation: 0.5,
+            samples: 256,
+            coverage_drop: 0.7,
+            coverage_min: 0.5,
+            min_diversity: 0.2,
+            mode_drop: 0.2,
+            snapshot_every: 500,
+            max_retries: 4,
+            lr_factor: 0.5,
+            reg_factor: 4.0,
+            r1_floor: 0.1,
+            noise_step: 0.0,
+            aug_step: 0.1,
+        }
+    }
 }
 
 /// Augmentations of every D input, real and fake alike (DiffAugment: differentiable, so G learns
@@ -582,6 +682,31 @@ impl TrainConfig {
         }
         if a.ada_speed.is_nan() || a.ada_speed <= 0.0 || a.ada_interval == 0 || a.warp_knots == 0 {
             bail!("`augment.ada_speed`, `augment.ada_interval` and `augment.warp_knots` must be positive");
+        }
+        let w = &self.watch;
+        for (k, v) in [
+            ("watch.every", w.every),
+            ("watch.window", w.window),
+            ("watch.patience", w.patience),
+            ("watch.samples", w.samples),
+            ("watch.snapshot_every", w.snapshot_every),
+        ] {
+            if v == 0 {
+                bail!("`{k}` must be at least 1");
+            }
+        }
+        if w.samples < 6 {
+            bail!("`watch.samples` must be at least 6 (coverage uses 5 nearest neighbours)");
+        }
+        if !w.snapshot_every.is_multiple_of(w.every) {
+            bail!(
+                "`watch.snapshot_every` ({}) must be a multiple of `watch.every` ({})",
+                w.snapshot_every,
+                w.every
+            );
+        }
+        if !(w.lr_factor > 0.0 && w.lr_factor <= 1.0) || w.reg_factor < 1.0 {
+            bail!("`watch.lr_factor` must be in (0, 1] and `watch.reg_factor` ≥ 1");
         }
         if !(0.0..1.0).contains(&t.ema) {
             bail!("`train.ema` must be in [0, 1), got {}", t.ema);

@@ -9,4 +9,6 @@ pub mod objective;
 pub mod run;
 pub mod rundir;
 pub mod sample;
+pub mod sweep;
 pub mod train;
+pub mod watch;

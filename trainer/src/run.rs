@@ -6,9 +6,10 @@ use crate::data::{Dataset, Mixture, Normalizer};
 use crate::eval::{mode_metrics, plot, ModeMetrics};
 use crate::export::{export_generator, ExportInfo};
 use crate::model::Generator;
-use crate::rundir::{self, write_atomic, write_atomic_with, RunDirWriter};
+use crate::rundir::{self, write_atomic, RunDirWriter};
 use crate::sample::sample;
-use crate::train::{StepStats, TrainData, Trainer};
+use crate::train::{save_module, Fault, Faults, StepStats, TrainData, Trainer};
+use crate::watch::{Verdict, WatchSummary, Watchdog};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -54,6 +55,9 @@ pub struct Summary {
     pub final_metrics: Option<ModeMetrics>,
     pub final_loss_d: f64,
     pub final_loss_g: f64,
+    /// What the watchdog saw and did (absent when it was off).
+    #[serde(default)]
+    pub watch: Option<WatchSummary>,
 }
 
 pub struct RunOptions {
@@ -62,6 +66,8 @@ pub struct RunOptions {
     pub recipe: String,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Faults to inject (`--inject`).
+    pub faults: Vec<Fault>,
 }
 
 /// Seed of the fixed latents used for metric snapshots, so successive snapshots are comparable.
@@ -83,13 +89,20 @@ pub fn train(
     }
 }
 
+/// One logged step of the run (rows after a rollback's target are dropped).
+struct Row {
+    step: usize,
+    stats: StepStats,
+    metrics: Option<ModeMetrics>,
+}
+
 fn metrics_header() -> &'static str {
-    "step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g,lr_g,lr_d,instance_noise,augment_p,modes,modes_strict,hq_pct,reverse_kl\n"
+    "step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g,lr_g,lr_d,instance_noise,augment_p,d_acc,modes,modes_strict,hq_pct,reverse_kl\n"
 }
 
 fn metrics_row(step: usize, s: &StepStats, m: Option<&ModeMetrics>) -> String {
     let mut row = format!(
-        "{step},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.4e},{:.4e},{:.4e},{:.4}",
+        "{step},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.4e},{:.4e},{:.4e},{:.4},{:.4}",
         s.loss_d,
         s.loss_g,
         s.d_real,
@@ -100,7 +113,8 @@ fn metrics_row(step: usize, s: &StepStats, m: Option<&ModeMetrics>) -> String {
         s.lr_g,
         s.lr_d,
         s.instance_noise,
-        s.augment_p
+        s.augment_p,
+        s.d_acc
     );
     match m {
         Some(m) => write!(
@@ -129,10 +143,12 @@ fn train_into(
         Some([c, t]) => Normalizer::fit_series(&data.points, c, t),
         None => Normalizer::fit(&data.points, data.dim),
     };
+    let points = normalizer.forward(&data.points);
+    let mut watchdog = None;
     let mut trainer = Trainer::new(
         cfg.clone(),
         TrainData {
-            points: normalizer.forward(&data.points),
+            points: points.clone(),
             dim: data.dim,
             labels: data.labels.clone(),
             classes: data.classes.len(),
@@ -140,6 +156,17 @@ fn train_into(
         },
         device.clone(),
     )?;
+    trainer.faults = Faults::new(opts.faults.clone());
+    if cfg.watch.enabled {
+        watchdog = Some(Watchdog::new(
+            cfg,
+            &trainer,
+            &points,
+            &data.labels,
+            data.dim,
+            Some(&dir.path("")),
+        )?);
+    }
     let eval_device = device.clone().inner();
     let evaluate = |g: &Generator| -> Option<ModeMetrics> {
         let mix = data.mixture.as_ref()?;
@@ -162,12 +189,13 @@ fn train_into(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta}  {msg}")
             .expect("valid template"),
     );
-    let mut csv = String::from(metrics_header());
-    let mut history: Vec<(usize, StepStats)> = Vec::new();
+    let mut history: Vec<Row> = Vec::new();
     let mut latest: Option<ModeMetrics> = None;
     let mut last = StepStats::default();
+    let mut gave_up = None;
+    let mut shown_events = 0;
     let start = Instant::now();
-    for _ in 0..cfg.train.steps {
+    while trainer.step < cfg.train.steps {
         let stats = trainer.step();
         let step = trainer.step;
         let eval_now = data.mixture.is_some()
@@ -177,13 +205,33 @@ fn train_into(
         } else {
             None
         };
+        if let Some(w) = &mut watchdog {
+            let verdict = w.observe(&mut trainer, &stats, metrics.as_ref())?;
+            for e in &w.events[shown_events..] {
+                bar.suspend(|| eprintln!("watchdog: {e}"));
+            }
+            shown_events = w.events.len();
+            match verdict {
+                Verdict::Healthy => {}
+                Verdict::RolledBack { to_step } => {
+                    history.retain(|r| r.step <= to_step);
+                    latest = history.iter().rev().find_map(|r| r.metrics.clone());
+                    bar.set_position(to_step as u64);
+                    continue;
+                }
+                Verdict::GaveUp(why) => {
+                    history.retain(|r| r.step <= trainer.step);
+                    latest = history.iter().rev().find_map(|r| r.metrics.clone());
+                    gave_up = Some(why);
+                    break;
+                }
+            }
+        }
         if metrics.is_some() {
             latest = metrics.clone();
         }
         if step.is_multiple_of(cfg.train.log_every) || metrics.is_some() || step == cfg.train.steps
         {
-            csv.push_str(&metrics_row(step, &stats, metrics.as_ref()));
-            history.push((step, stats.clone()));
             let mut msg = format!(
                 "D {:.3} G {:.3} |∇D| {:.2} |∇G| {:.2}",
                 stats.loss_d, stats.loss_g, stats.grad_norm_d, stats.grad_norm_g
@@ -199,13 +247,36 @@ fn train_into(
                 )
                 .unwrap();
             }
+            if let Some(w) = watchdog.as_ref().filter(|w| !w.events.is_empty()) {
+                write!(
+                    msg,
+                    "  ⚠ {} events, {} rollbacks",
+                    w.events.len(),
+                    w.rollbacks()
+                )
+                .unwrap();
+            }
             bar.set_message(msg);
+            history.push(Row {
+                step,
+                stats: stats.clone(),
+                metrics,
+            });
         }
         bar.inc(1);
         last = stats;
     }
     let train_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let mut csv = String::from(metrics_header());
+    for r in &history {
+        csv.push_str(&metrics_row(r.step, &r.stats, r.metrics.as_ref()));
+    }
+    let watch = watchdog.as_ref().map(|w| {
+        let mut s = w.summary(&trainer, gave_up.as_deref());
+        s.injected = opts.faults.iter().map(|f| f.to_string()).collect();
+        s
+    });
 
     let g = trainer.sampling_generator();
     let final_metrics = latest;
@@ -283,25 +354,35 @@ fn train_into(
             &modes,
         )?;
     }
-    let steps: Vec<f64> = history.iter().map(|(s, _)| *s as f64).collect();
-    let series = vec![
-        ("loss D", history.iter().map(|(_, s)| s.loss_d).collect()),
-        ("loss G", history.iter().map(|(_, s)| s.loss_g).collect()),
-        ("D(real)", history.iter().map(|(_, s)| s.d_real).collect()),
-        ("D(fake)", history.iter().map(|(_, s)| s.d_fake).collect()),
+    let steps: Vec<f64> = history.iter().map(|r| r.step as f64).collect();
+    let col = |f: fn(&StepStats) -> f64| history.iter().map(|r| f(&r.stats)).collect();
+    let mut series = vec![
+        ("loss D", col(|s| s.loss_d)),
+        ("loss G", col(|s| s.loss_g)),
+        ("D(real)", col(|s| s.d_real)),
+        ("D(fake)", col(|s| s.d_fake)),
     ];
-    let mut series = series;
     if trainer.augmenter.is_some() {
-        series.push((
-            "augment p",
-            history.iter().map(|(_, s)| s.augment_p).collect(),
-        ));
+        series.push(("augment p", col(|s| s.augment_p)));
     }
+    // Each watchdog event is marked where it fired, labelled with what it did.
+    let marks: Vec<(f64, String)> = watchdog
+        .iter()
+        .flat_map(|w| &w.events)
+        .map(|e| {
+            let to = e.to_step.map_or(String::new(), |t| format!("→{t}"));
+            (
+                e.step as f64,
+                format!("{} {}{to}", e.finding.kind.name(), e.action),
+            )
+        })
+        .collect();
     plot::lines(
         &dir.path(rundir::LOSSES_PNG),
         &format!("losses · {} · {}", data.name, opts.recipe),
         &steps,
         &series,
+        &marks,
     )?;
 
     let summary = Summary {
@@ -316,6 +397,7 @@ fn train_into(
         final_metrics,
         final_loss_d: last.loss_d,
         final_loss_g: last.loss_g,
+        watch,
     };
     write_atomic(
         &dir.path(rundir::SUMMARY),
@@ -332,13 +414,6 @@ fn train_into(
         &export_generator(&g, &info)?,
     )?;
     Ok(summary)
-}
-
-fn save_module<M: Module>(m: M, path: &Path) -> Result<()> {
-    write_atomic_with(path, |tmp| {
-        m.save_file(tmp)
-            .map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", path.display()))
-    })
 }
 
 /// Loads a run's EMA generator and its metadata for sampling.

@@ -15,6 +15,10 @@ pub const DISCRIMINATOR: &str = "checkpoint/discriminator.bpk";
 pub const GENERATOR_RAW: &str = "checkpoint/generator-raw.bpk";
 pub const SAMPLES_PNG: &str = "samples.png";
 pub const LOSSES_PNG: &str = "losses.png";
+/// The watchdog's log, one JSON event per line.
+pub const EVENTS: &str = "events.jsonl";
+/// The watchdog's last trusted snapshot.
+pub const HEALTHY: &str = "checkpoint/healthy";
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -23,6 +23,11 @@ pub fn sample_classes(
     seed: u64,
     device: &Device,
 ) -> Vec<f32> {
+    norm.inverse(&generate(g, labels, seed, device))
+}
+
+/// One sample per entry of `labels`, in the normalised units the generator was trained in.
+pub fn generate(g: &Generator, labels: &[usize], seed: u64, device: &Device) -> Vec<f32> {
     const CHUNK: usize = 4096;
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     let mut out = Vec::with_capacity(labels.len() * g.output_dim);
@@ -40,7 +45,7 @@ pub fn sample_classes(
             .convert::<f32>()
             .try_to_vec::<f32>()
             .expect("f32 data");
-        out.extend(norm.inverse(&v));
+        out.extend(v);
     }
     out
 }

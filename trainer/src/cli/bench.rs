@@ -100,54 +100,41 @@ fn modes(a: ModesArgs) -> Result<()> {
     }
     let start = Instant::now();
     let total = jobs.len();
-    let queue = std::sync::Mutex::new(jobs.clone().into_iter().enumerate());
-    let failures = std::sync::Mutex::new(Vec::new());
     let trained = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..a.jobs.max(1) {
-            s.spawn(|| loop {
-                let Some((i, (recipe, data, seed))) = queue.lock().unwrap().next() else {
-                    break;
-                };
-                let out = a.out.join(format!("{data}-{recipe}-s{seed}"));
-                if a.resume && out.join(keel_trainer::rundir::SUMMARY).exists() {
-                    continue;
-                }
-                trained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut cmd = Command::new(&exe);
-                cmd.args([
-                    "train",
-                    "--quiet",
-                    "--force",
-                    "--recipe",
-                    &recipe,
-                    "--data",
-                    &data,
-                    "--seed",
-                    &seed.to_string(),
-                ]);
-                cmd.arg("--out").arg(&out);
-                for kv in &a.set {
-                    cmd.args(["--set", kv]);
-                }
-                let res = cmd.output();
-                match res {
-                    Ok(o) if o.status.success() => {
-                        eprintln!("[{}/{total}] {data} {recipe} seed {seed} done", i + 1)
-                    }
-                    Ok(o) => failures.lock().unwrap().push(format!(
-                        "{data} {recipe} seed {seed}: {}",
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    )),
-                    Err(e) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{data} {recipe} seed {seed}: {e}")),
-                }
-            });
+    let failures = super::jobs::parallel(&jobs, a.jobs, |i, (recipe, data, seed)| {
+        let out = a.out.join(format!("{data}-{recipe}-s{seed}"));
+        if a.resume && out.join(keel_trainer::rundir::SUMMARY).exists() {
+            return Ok(());
         }
+        trained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "train",
+            "--quiet",
+            "--force",
+            "--recipe",
+            recipe,
+            "--data",
+            data,
+            "--seed",
+            &seed.to_string(),
+        ]);
+        cmd.arg("--out").arg(&out);
+        for kv in &a.set {
+            cmd.args(["--set", kv]);
+        }
+        let o = cmd
+            .output()
+            .with_context(|| format!("{data} {recipe} seed {seed}"))?;
+        if !o.status.success() {
+            bail!(
+                "{data} {recipe} seed {seed}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        eprintln!("[{}/{total}] {data} {recipe} seed {seed} done", i + 1);
+        Ok(())
     });
-    let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
         bail!("{} runs failed:\n{}", failures.len(), failures.join("\n"));
     }

@@ -1,10 +1,12 @@
-//! Command-line interface: `keel train | sample | export | recipes | bench`.
+//! Command-line interface: `keel train | sample | export | eval | recipes | sweep | bench`.
 
 mod bench;
 mod device;
 mod eval;
 mod export;
+mod jobs;
 mod sample;
+mod sweep;
 mod train;
 
 use anyhow::Result;
@@ -41,6 +43,11 @@ enum Command {
         /// Print the full TOML of this recipe.
         name: Option<String>,
     },
+    /// The stability sweep: train recipes × datasets × grid values × seeds, judge each run by its
+    /// dataset's success rule, write a success-rate table (sweep.md) and heat map (heatmap.png).
+    /// `--shard I/N` runs one slice (for a Slurm array or a Kubernetes indexed Job);
+    /// `keel sweep merge DIR` joins the slices.
+    Sweep(sweep::SweepArgs),
     /// Benchmarks: mode coverage over seeds, and speed against the PyTorch peer.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -54,6 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Recipes { name } => recipes(name),
         Command::Bench(b) => bench::run(b),
+        Command::Sweep(a) => sweep::run(a),
     }
 }
 

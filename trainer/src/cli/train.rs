@@ -5,6 +5,7 @@ use keel_trainer::data;
 use keel_trainer::eval::classifier::Fit;
 use keel_trainer::eval::report::{evaluate, EvalOptions};
 use keel_trainer::run::{train, RunOptions};
+use keel_trainer::train::Fault;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,11 @@ pub struct TrainArgs {
     /// Do not write the evaluation report of a series run afterwards (`keel eval RUN_DIR` does it).
     #[arg(long)]
     no_eval: bool,
+    /// Inject a fault to see the watchdog act: lr-spike@STEP (both learning rates ×1000 for 20
+    /// steps), nan-batch@STEP (a real batch of NaN), d-boost@STEP (300 D updates alone at 100× its
+    /// rate). Repeatable. Compare with `--set watch.enabled=false`.
+    #[arg(long, value_name = "KIND@STEP")]
+    inject: Vec<Fault>,
 }
 
 /// The layered configuration; `series` adds the recipe's series overlay.
@@ -84,6 +90,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         force: a.force,
         recipe: a.recipe.clone(),
         progress: !a.quiet && std::io::stderr().is_terminal(),
+        faults: a.inject.clone(),
     };
     let (dir, summary) = train(&cfg, &dataset, &device, &opts)?;
     print!(
@@ -101,6 +108,23 @@ pub fn run(a: TrainArgs) -> Result<()> {
         );
     }
     println!("\nrun directory: {}", dir.display());
+    if let Some(w) = &summary.watch {
+        println!(
+            "  watchdog: {} ({} events, {} rollbacks; {})",
+            w.verdict,
+            w.events,
+            w.rollbacks,
+            dir.join(keel_trainer::rundir::EVENTS).display()
+        );
+        if w.verdict.starts_with("gave up") || w.verdict.starts_with("stopped") {
+            bail!(
+                "the watchdog ended the run: {}. The run directory holds the last healthy state; \
+                 see {} and losses.png, then try a lower learning rate or stronger regularisation",
+                w.verdict,
+                dir.join(keel_trainer::rundir::EVENTS).display()
+            );
+        }
+    }
     println!(
         "  samples plot {}, losses {}, metrics {}",
         dir.join("samples.png").display(),

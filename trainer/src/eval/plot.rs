@@ -96,8 +96,15 @@ pub fn scatter(
     Ok(())
 }
 
-/// Named series over the step axis (losses, gradient norms), on one chart.
-pub fn lines(path: &Path, title: &str, steps: &[f64], series: &[(&str, Vec<f64>)]) -> Result<()> {
+/// Named series over the step axis (losses, gradient norms), on one chart, with labelled vertical
+/// marks (the watchdog's events).
+pub fn lines(
+    path: &Path,
+    title: &str,
+    steps: &[f64],
+    series: &[(&str, Vec<f64>)],
+    marks: &[(f64, String)],
+) -> Result<()> {
     register();
     let (x0, x1) = (
         steps.first().copied().unwrap_or(0.0),
@@ -143,6 +150,25 @@ pub fn lines(path: &Path, title: &str, steps: &[f64], series: &[(&str, Vec<f64>)
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
+    let (y0, y1) = (lo - pad, hi + pad);
+    for (i, (x, label)) in marks.iter().enumerate() {
+        let red = RGBColor(200, 30, 30);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(*x, y0), (*x, y1)],
+                red.stroke_width(2),
+            )))
+            .map_err(err)?;
+        // Labels step down the chart so neighbouring marks stay readable.
+        let y = y1 - (y1 - y0) * (0.04 + 0.06 * (i % 8) as f64);
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*x, y),
+                (FONT, 12).into_font().color(&red),
+            )))
+            .map_err(err)?;
+    }
     finish(&root, &mut chart)?;
     Ok(())
 }
@@ -159,6 +185,76 @@ fn finish<'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
         .border_style(BLACK)
         .draw()
         .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// A grid of success rates: one row per label, one column per grid point, each cell coloured from
+/// red (0 %) to green (100 %) and labelled `k/n`. `cells[row][col]` is (successes, runs).
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    rows: &[String],
+    cols: &[String],
+    cells: &[Vec<(usize, usize)>],
+) -> Result<()> {
+    register();
+    let cell_w = 150u32;
+    let cell_h = 44u32;
+    let left = 220u32;
+    let top = 50u32;
+    let w = left + cell_w * cols.len().max(1) as u32 + 20;
+    let h = top + 40 + cell_h * rows.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let text = |s: &str, x: u32, y: u32, size: u32| {
+        Text::new(
+            s.to_string(),
+            (x as i32, y as i32),
+            (FONT, size).into_font().color(&BLACK),
+        )
+    };
+    root.draw(&text(title, 10, 10, 20)).map_err(err)?;
+    for (j, c) in cols.iter().enumerate() {
+        root.draw(&text(c, left + cell_w * j as u32 + 8, top + 8, 14))
+            .map_err(err)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = top + 40 + cell_h * i as u32;
+        root.draw(&text(r, 10, y + 14, 14)).map_err(err)?;
+        for (j, &(k, n)) in cells[i].iter().enumerate() {
+            let x = left + cell_w * j as u32;
+            let rate = if n == 0 { 0.0 } else { k as f64 / n as f64 };
+            let fill = if n == 0 {
+                RGBColor(230, 230, 230)
+            } else {
+                RGBColor(
+                    (230.0 * (1.0 - rate) + 40.0 * rate) as u8,
+                    (60.0 * (1.0 - rate) + 170.0 * rate) as u8,
+                    60,
+                )
+            };
+            root.draw(&Rectangle::new(
+                [
+                    (x as i32 + 1, y as i32 + 1),
+                    ((x + cell_w) as i32 - 1, (y + cell_h) as i32 - 1),
+                ],
+                fill.filled(),
+            ))
+            .map_err(err)?;
+            let label = if n == 0 {
+                "–".to_string()
+            } else {
+                format!("{k}/{n}  {:.0} %", 100.0 * rate)
+            };
+            root.draw(&Text::new(
+                label,
+                (x as i32 + 12, y as i32 + 13),
+                (FONT, 15).into_font().color(&WHITE),
+            ))
+            .map_err(err)?;
+        }
+    }
     root.present().map_err(err)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 
+#[derive(Clone)]
 pub struct Augmenter {
     cfg: AugmentConfig,
     channels: usize,

@@ -30,6 +30,25 @@ pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// √Σ‖θ‖² over `module`'s parameters (the watchdog's runaway check).
+pub fn param_norm<M: Module>(module: &M) -> f64 {
+    struct Sq(Option<Tensor<1>>);
+    impl ModuleVisitor for Sq {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let t = if t.is_autodiff() { t.inner() } else { t };
+            let s = t.powi_scalar(2).sum();
+            self.0 = Some(match self.0.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
+        }
+    }
+    let mut sq = Sq(None);
+    module.visit(&mut sq);
+    sq.0.map(|t| t.into_scalar::<f64>().sqrt()).unwrap_or(0.0)
+}
+
 /// Scales every gradient by min(1, max_norm / global_norm); returns the norm before clipping.
 pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
     let norm = global_norm(module, grads);

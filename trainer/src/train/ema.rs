@@ -5,6 +5,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use std::collections::HashMap;
 
+#[derive(Clone)]
 pub struct Ema {
     pub decay: f64,
     values: HashMap<ParamId, Tensor<1>>,

@@ -4,13 +4,17 @@
 mod augment;
 mod clip;
 mod ema;
+pub mod inject;
 mod optim;
 mod sampling;
+mod snapshot;
 mod step;
 
 pub use augment::{warp_curve, Augmenter};
-pub use clip::{clip_global_norm, clip_weights, global_norm};
+pub use clip::{clip_global_norm, clip_weights, global_norm, param_norm};
 pub use ema::Ema;
+pub use inject::{Fault, FaultKind, Faults};
 pub use optim::{build_optimizer, learning_rate};
 pub use sampling::{normal_tensor, one_hot, uniform_tensor, Batch, Batcher};
+pub use snapshot::{save_module, Snapshot};
 pub use step::{StepStats, TrainData, Trainer};

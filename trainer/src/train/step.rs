@@ -2,7 +2,7 @@
 
 use super::{
     build_optimizer, clip_global_norm, clip_weights, global_norm, learning_rate, normal_tensor,
-    uniform_tensor, Augmenter, Batcher, Ema,
+    uniform_tensor, Augmenter, Batcher, Ema, Faults,
 };
 use crate::config::{LossKind, TrainConfig};
 use crate::model::generator::GenMode;
@@ -32,6 +32,9 @@ pub struct StepStats {
     pub instance_noise: f64,
     /// Augmentation probability after this step (ADA moves it).
     pub augment_p: f64,
+    /// D's sign accuracy on the last D update: real above, fake below its decision threshold
+    /// (0 for logits and hinge, ½ for least squares, the midpoint of the means for a critic).
+    pub d_acc: f64,
 }
 
 /// What a trainer learns from: normalised rows, and their classes when labelled.
@@ -65,14 +68,16 @@ pub struct Trainer {
     pub d: Discriminator,
     /// The EMA of G's weights, when `train.ema` > 0.
     pub ema: Option<Ema>,
-    opt_g: ModuleOptimizer,
-    opt_d: ModuleOptimizer,
+    pub(super) opt_g: ModuleOptimizer,
+    pub(super) opt_d: ModuleOptimizer,
     batcher: Batcher,
     /// Augmentation of D's inputs (series with `augment` enabled).
     pub augmenter: Option<Augmenter>,
-    rng: Pcg64Mcg,
+    pub(super) rng: Pcg64Mcg,
     /// Generator steps taken so far.
     pub step: usize,
+    /// Faults injected on purpose (`--inject`), to prove the watchdog.
+    pub faults: Faults,
 }
 
 impl Trainer {
@@ -130,6 +135,7 @@ impl Trainer {
             opt_d,
             rng,
             step: 0,
+            faults: Faults::default(),
         })
     }
 
@@ -171,8 +177,9 @@ impl Trainer {
     pub fn step(&mut self) -> StepStats {
         let cfg = self.cfg.clone();
         let b = cfg.train.batch;
-        let lr_g = learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.steps);
-        let lr_d = learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.steps);
+        let spike = self.faults.lr_multiplier(self.step);
+        let lr_g = spike * learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.steps);
+        let lr_d = spike * learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.steps);
         let sigma = self.instance_noise();
         let mut stats = StepStats {
             lr_g,
@@ -181,99 +188,15 @@ impl Trainer {
             ..Default::default()
         };
 
-        for _ in 0..cfg.train.n_critic {
-            let real = self.batcher.batch(&mut self.rng, b, &self.device);
-            let y = real.y;
-            // Fakes share the real batch's classes, so an interpolate between them has one class.
-            let z = self.g_input(b, y.as_ref());
-            // Fakes for D come from G on the inner backend: no orphan graph is left behind.
-            let g_inner = self.g.valid();
-            let mode = GenMode {
-                train: true,
-                update_stats: false,
-                noise: Some(&mut self.rng),
-            };
-            let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
-            let real_in = self.d_input(real.x, sigma);
-            let fake_in = self.d_input(fake, sigma);
-
-            let w = self.d.weights(true);
-            // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
-            // Without them (and without minibatch-std, which couples the rows of a batch), real and
-            // fake go through D as one batch: half the ops, larger matmuls.
-            let pc = &cfg.penalty;
-            let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
-                let y2 = y
-                    .as_ref()
-                    .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
-                let both = self.d.forward(
-                    &w,
-                    Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
-                    y2,
-                );
-                (
-                    both.clone().narrow(0, 0, b),
-                    None,
-                    both.narrow(0, b, b),
-                    None,
-                )
-            } else {
-                let (r, r_grad) = self.d_pass(&w, real_in.clone(), y.clone(), pc.r1 > 0.0);
-                let (f, f_grad) = self.d_pass(&w, fake_in.clone(), y.clone(), pc.r2 > 0.0);
-                (r, r_grad, f, f_grad)
-            };
-            if let Some(a) = &mut self.augmenter {
-                let v = r.clone().into_data().convert::<f32>();
-                a.observe(v.as_slice::<f32>().unwrap_or(&[]), b);
+        if self.faults.d_boost_now(self.step) {
+            // The fault: D trains alone at a rate far above its own.
+            for _ in 0..super::inject::D_BOOST_UPDATES {
+                self.d_update(lr_d * super::inject::D_BOOST_LR, sigma, &mut stats);
             }
-            stats.d_real = r.clone().mean().into_scalar::<f64>();
-            stats.d_fake = f.clone().mean().into_scalar::<f64>();
-            let mut loss = d_loss(cfg.loss.kind, r, f, cfg.loss.label_smoothing);
-            let mut penalty: Option<Tensor<1>> = None;
-            let mut add = |p: Tensor<1>| {
-                penalty = Some(match penalty.take() {
-                    Some(acc) => acc + p,
-                    None => p,
-                })
-            };
-            if pc.gp > 0.0 {
-                let eps = uniform_tensor(&mut self.rng, b, 1, &self.device);
-                add(gradient_penalty(
-                    &self.d,
-                    &w,
-                    real_in.clone(),
-                    fake_in.clone(),
-                    y.clone(),
-                    eps,
-                    pc.gp,
-                    pc.gp_side,
-                    pc.gp_target,
-                ));
-            }
-            if let Some(g) = r_grad {
-                add(grad_sq_penalty(g, pc.r1));
-            }
-            if let Some(g) = f_grad {
-                add(grad_sq_penalty(g, pc.r2));
-            }
-            if let Some(p) = weight_penalty(&self.d, cfg.regularize.l1_d, cfg.regularize.l2_d) {
-                add(p);
-            }
-            if let Some(p) = penalty {
-                stats.penalty = p.clone().into_scalar::<f64>();
-                loss = loss + p;
-            }
-            stats.loss_d = loss.clone().into_scalar::<f64>();
-            let mut grads = GradientsParams::from_grads(loss.backward(), &self.d);
-            stats.grad_norm_d = if cfg.regularize.grad_clip > 0.0 {
-                clip_global_norm(&self.d, &mut grads, cfg.regularize.grad_clip)
-            } else {
-                global_norm(&self.d, &grads)
-            };
-            self.d = self.opt_d.step(lr_d, self.d.clone(), grads);
-            if cfg.regularize.weight_clip > 0.0 {
-                self.d = clip_weights(self.d.clone(), cfg.regularize.weight_clip);
-            }
+        }
+        let poison = self.faults.nan_batch_now(self.step);
+        for i in 0..cfg.train.n_critic {
+            self.d_update_with(lr_d, sigma, &mut stats, poison && i == 0);
         }
 
         // Generator step through a frozen copy of D.
@@ -316,6 +239,128 @@ impl Trainer {
             ema.update(&self.g, self.step <= cfg.train.ema_start);
         }
         stats
+    }
+
+    fn d_update(&mut self, lr_d: f64, sigma: f64, stats: &mut StepStats) {
+        self.d_update_with(lr_d, sigma, stats, false)
+    }
+
+    /// One discriminator update; `poison` puts a NaN into the real batch (the `nan-batch` fault).
+    fn d_update_with(&mut self, lr_d: f64, sigma: f64, stats: &mut StepStats, poison: bool) {
+        let cfg = self.cfg.clone();
+        let b = cfg.train.batch;
+        let mut real = self.batcher.batch(&mut self.rng, b, &self.device);
+        if poison {
+            real.x = real.x.mul_scalar(f32::NAN);
+        }
+        let y = real.y;
+        // Fakes share the real batch's classes, so an interpolate between them has one class.
+        let z = self.g_input(b, y.as_ref());
+        // Fakes for D come from G on the inner backend: no orphan graph is left behind.
+        let g_inner = self.g.valid();
+        let mode = GenMode {
+            train: true,
+            update_stats: false,
+            noise: Some(&mut self.rng),
+        };
+        let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
+        let real_in = self.d_input(real.x, sigma);
+        let fake_in = self.d_input(fake, sigma);
+
+        let w = self.d.weights(true);
+        // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
+        // Without them (and without minibatch-std, which couples the rows of a batch), real and
+        // fake go through D as one batch: half the ops, larger matmuls.
+        let pc = &cfg.penalty;
+        let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
+            let y2 = y
+                .as_ref()
+                .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
+            let both = self.d.forward(
+                &w,
+                Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
+                y2,
+            );
+            (
+                both.clone().narrow(0, 0, b),
+                None,
+                both.narrow(0, b, b),
+                None,
+            )
+        } else {
+            let (r, r_grad) = self.d_pass(&w, real_in.clone(), y.clone(), pc.r1 > 0.0);
+            let (f, f_grad) = self.d_pass(&w, fake_in.clone(), y.clone(), pc.r2 > 0.0);
+            (r, r_grad, f, f_grad)
+        };
+        if let Some(a) = &mut self.augmenter {
+            let v = r.clone().into_data().convert::<f32>();
+            a.observe(v.as_slice::<f32>().unwrap_or(&[]), b);
+        }
+        stats.d_real = r.clone().mean().into_scalar::<f64>();
+        stats.d_fake = f.clone().mean().into_scalar::<f64>();
+        let threshold = match cfg.loss.kind {
+            LossKind::LeastSquares => 0.5,
+            LossKind::Wasserstein => 0.5 * (stats.d_real + stats.d_fake),
+            _ => 0.0,
+        };
+        let right = r
+            .clone()
+            .greater_elem(threshold)
+            .int()
+            .sum()
+            .into_scalar::<i64>()
+            + f.clone()
+                .lower_equal_elem(threshold)
+                .int()
+                .sum()
+                .into_scalar::<i64>();
+        stats.d_acc = right as f64 / (2 * b) as f64;
+        let mut loss = d_loss(cfg.loss.kind, r, f, cfg.loss.label_smoothing);
+        let mut penalty: Option<Tensor<1>> = None;
+        let mut add = |p: Tensor<1>| {
+            penalty = Some(match penalty.take() {
+                Some(acc) => acc + p,
+                None => p,
+            })
+        };
+        if pc.gp > 0.0 {
+            let eps = uniform_tensor(&mut self.rng, b, 1, &self.device);
+            add(gradient_penalty(
+                &self.d,
+                &w,
+                real_in.clone(),
+                fake_in.clone(),
+                y.clone(),
+                eps,
+                pc.gp,
+                pc.gp_side,
+                pc.gp_target,
+            ));
+        }
+        if let Some(g) = r_grad {
+            add(grad_sq_penalty(g, pc.r1));
+        }
+        if let Some(g) = f_grad {
+            add(grad_sq_penalty(g, pc.r2));
+        }
+        if let Some(p) = weight_penalty(&self.d, cfg.regularize.l1_d, cfg.regularize.l2_d) {
+            add(p);
+        }
+        if let Some(p) = penalty {
+            stats.penalty = p.clone().into_scalar::<f64>();
+            loss = loss + p;
+        }
+        stats.loss_d = loss.clone().into_scalar::<f64>();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.d);
+        stats.grad_norm_d = if cfg.regularize.grad_clip > 0.0 {
+            clip_global_norm(&self.d, &mut grads, cfg.regularize.grad_clip)
+        } else {
+            global_norm(&self.d, &grads)
+        };
+        self.d = self.opt_d.step(lr_d, self.d.clone(), grads);
+        if cfg.regularize.weight_clip > 0.0 {
+            self.d = clip_weights(self.d.clone(), cfg.regularize.weight_clip);
+        }
     }
 
     /// D(x), with ∇ₓ Σ D(x) when `with_grad`.

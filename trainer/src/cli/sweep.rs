@@ -1,0 +1,287 @@
+//! `keel sweep` and `keel sweep merge`.
+
+use anyhow::{bail, Context, Result};
+use keel_trainer::config::ConfigBuilder;
+use keel_trainer::run::Summary;
+use keel_trainer::rundir::{write_atomic, SUMMARY};
+use keel_trainer::sweep::{expand, judge, table, Axis, Job, Outcome, Shard};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    merge: Option<SweepCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum SweepCommand {
+    /// Join the results of shards (each DIR holds results-*.jsonl) into one table and heat map.
+    Merge {
+        /// Sweep directories, or one directory all shards wrote into.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where sweep.md, sweep.jsonl and heatmap.png go [default: the first DIR].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Comma-separated recipes.
+    #[arg(long, default_value = "stable,vanilla", value_delimiter = ',')]
+    recipes: Vec<String>,
+    /// Comma-separated datasets (built-in names or files).
+    #[arg(long, default_value = "grid25", value_delimiter = ',')]
+    data: Vec<String>,
+    /// A grid axis KEY=V1,V2,… (repeatable): `lr` sets lr_g and keeps the recipe's lr_d/lr_g
+    /// ratio; any config key works, e.g. `--grid watch.enabled=true,false`.
+    #[arg(long = "grid", value_name = "KEY=V1,V2")]
+    grid: Vec<Axis>,
+    /// Seeds 0..N per grid point.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// Run one slice of the sweep: jobs i with i mod N = I (0-based; Slurm's
+    /// $SLURM_ARRAY_TASK_ID, Kubernetes' $JOB_COMPLETION_INDEX). Join slices with `keel sweep merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Trainings at once on this machine.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Where runs/, results-*.jsonl, sweep.md and heatmap.png go.
+    #[arg(long, default_value = "sweep")]
+    out: PathBuf,
+    /// Keep runs that already finished in --out instead of training them again.
+    #[arg(long)]
+    resume: bool,
+    /// Extra `--set key=value` for every run.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Success on datasets with known modes: all modes and at least this HQ %.
+    #[arg(long, default_value_t = 90.0)]
+    min_hq: f64,
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    match a.merge {
+        Some(SweepCommand::Merge { dirs, out }) => {
+            let out = out.unwrap_or_else(|| dirs[0].clone());
+            merge(&dirs, &out)
+        }
+        None => sweep(a.run),
+    }
+}
+
+fn sweep(a: RunArgs) -> Result<()> {
+    let mut recipe_lr = BTreeMap::new();
+    for r in &a.recipes {
+        let c = ConfigBuilder::new().recipe(r)?.build()?;
+        recipe_lr.insert(r.clone(), (c.optim.lr_g, c.optim.lr_d));
+    }
+    let all = expand(&a.recipes, &a.data, &a.grid, a.seeds);
+    let shard = a.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let jobs = shard.take(all.clone());
+    // Every grid value must be a valid setting before hours are spent.
+    for j in &jobs {
+        let mut b = ConfigBuilder::new().recipe(&j.recipe)?;
+        for s in j.sets(recipe_lr[&j.recipe])?.iter().chain(&a.set) {
+            b = b.set(s)?;
+        }
+        b.build()
+            .with_context(|| format!("grid point {} of {}", j.point_label(), j.recipe))?;
+    }
+    let runs = a.out.join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+    let exe = std::env::current_exe()?;
+    let start = Instant::now();
+    let total = jobs.len();
+    eprintln!(
+        "sweep: {total} of {} runs (shard {}/{}), {} at a time, into {}",
+        all.len(),
+        shard.index,
+        shard.count,
+        a.jobs,
+        a.out.display()
+    );
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    let failures = super::jobs::parallel(&jobs, a.jobs, |i, job| {
+        let dir = runs.join(job.name());
+        if !(a.resume && dir.join(SUMMARY).exists()) {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["train", "--quiet", "--force", "--no-quantize", "--no-eval"])
+                .args(["--recipe", &job.recipe, "--data", &job.data])
+                .args(["--seed", &job.seed.to_string()])
+                .arg("--out")
+                .arg(&dir);
+            for s in job.sets(recipe_lr[&job.recipe])?.iter().chain(&a.set) {
+                cmd.args(["--set", s]);
+            }
+            let o = cmd
+                .output()
+                .with_context(|| format!("cannot run {}", exe.display()))?;
+            // A run the watchdog gave up on exits non-zero but has a summary: that is a result.
+            if !dir.join(SUMMARY).exists() {
+                bail!(
+                    "{}: {}",
+                    job.name(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+            }
+        }
+        let o = judge(job.clone(), &read_summary(&dir)?, a.min_hq);
+        eprintln!(
+            "[{}/{total}] {} {} ({})",
+            i + 1,
+            job.name(),
+            if o.success { "success" } else { "failure" },
+            o.verdict
+        );
+        outcomes.lock().unwrap().push(o);
+        Ok(())
+    });
+    let mut outcomes = outcomes.into_inner().unwrap();
+    outcomes.sort_by_key(|o| all.iter().position(|j| *j == o.job));
+    let lines: String = outcomes
+        .iter()
+        .map(|o| serde_json::to_string(o).map(|l| l + "\n"))
+        .collect::<Result<_, _>>()?;
+    let file = a
+        .out
+        .join(format!("results-{}of{}.jsonl", shard.index, shard.count));
+    write_atomic(&file, lines.as_bytes())?;
+    eprintln!(
+        "sweep: {} runs in {:.0} s; results in {}",
+        outcomes.len(),
+        start.elapsed().as_secs_f64(),
+        file.display()
+    );
+    if !failures.is_empty() {
+        bail!(
+            "{} runs failed to run (not counted):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+    if shard.count == 1 {
+        merge(std::slice::from_ref(&a.out), &a.out)?;
+    } else {
+        println!(
+            "shard {}/{} done; when all are: keel sweep merge {}",
+            shard.index,
+            shard.count,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn read_summary(run: &Path) -> Result<Summary> {
+    let p = run.join(SUMMARY);
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid", p.display()))
+}
+
+fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
+    let mut by_name: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut files = 0;
+    for d in dirs {
+        let entries = std::fs::read_dir(d)
+            .with_context(|| format!("cannot read directory {}", d.display()))?;
+        for e in entries {
+            let p = e?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !(name.starts_with("results-") && name.ends_with(".jsonl")) {
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let o: Outcome = serde_json::from_str(line)
+                    .with_context(|| format!("{}:{}: not a sweep result", p.display(), n + 1))?;
+                by_name.insert(o.job.name(), o);
+            }
+        }
+    }
+    if by_name.is_empty() {
+        bail!(
+            "no results-*.jsonl with results in {}; run `keel sweep --out DIR` (or its shards) first",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let outcomes: Vec<Outcome> = order(by_name.into_values().collect());
+    let t = table(&outcomes);
+    let runs = outcomes.len();
+    let secs: f64 = outcomes.iter().map(|o| o.train_seconds).sum();
+    let md = format!(
+        "{}\n{runs} runs from {files} result files; success = all modes and HQ ≥ the sweep's \
+         --min-hq on datasets with known modes, else finished with finite losses and no give-up; \
+         {:.0} s of training in all.\n",
+        t.markdown(),
+        secs
+    );
+    std::fs::create_dir_all(out)?;
+    write_atomic(&out.join("sweep.md"), md.as_bytes())?;
+    let lines: String = outcomes
+        .iter()
+        .map(|o| serde_json::to_string(o).map(|l| l + "\n"))
+        .collect::<Result<_, _>>()?;
+    write_atomic(&out.join("sweep.jsonl"), lines.as_bytes())?;
+    keel_trainer::eval::plot::heatmap(
+        &out.join("heatmap.png"),
+        "success rate",
+        &t.rows.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+        &t.columns,
+        &t.rows
+            .iter()
+            .map(|(_, c)| c.iter().map(|&(k, n, _)| (k, n)).collect())
+            .collect::<Vec<_>>(),
+    )?;
+    print!("{md}");
+    println!(
+        "written: {}, {}, {}",
+        out.join("sweep.md").display(),
+        out.join("sweep.jsonl").display(),
+        out.join("heatmap.png").display()
+    );
+    Ok(())
+}
+
+/// Recipe, data, grid point (numeric values by value), seed.
+fn order(mut v: Vec<Outcome>) -> Vec<Outcome> {
+    fn point_key(j: &Job) -> Vec<(f64, String)> {
+        j.point
+            .iter()
+            .map(|(_, x)| (x.parse().unwrap_or(f64::NAN), x.clone()))
+            .collect()
+    }
+    v.sort_by(|a, b| {
+        let (a, b) = (&a.job, &b.job);
+        (&a.recipe, &a.data)
+            .cmp(&(&b.recipe, &b.data))
+            .then_with(|| {
+                let (ka, kb) = (point_key(a), point_key(b));
+                ka.iter()
+                    .zip(&kb)
+                    .map(|(x, y)| x.0.total_cmp(&y.0).then_with(|| x.1.cmp(&y.1)))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .then(a.seed.cmp(&b.seed))
+    });
+    v
+}

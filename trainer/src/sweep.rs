@@ -1,0 +1,309 @@
+//! The stability sweep: recipes × datasets × grid values × seeds, each a `keel train` run judged by
+//! its dataset's success rule; sharded for clusters (`--shard I/N`) and merged afterwards.
+
+use crate::run::Summary;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One axis of the grid: a config key (or `lr`) and its values, as written on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+impl std::str::FromStr for Axis {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let Some((key, values)) = s.split_once('=') else {
+            bail!("--grid `{s}`: expected KEY=V1,V2,…, e.g. lr=1e-4,3e-4,1e-3");
+        };
+        let values: Vec<String> = values
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if key.trim().is_empty() || values.is_empty() {
+            bail!("--grid `{s}`: needs a key and at least one value");
+        }
+        Ok(Axis {
+            key: key.trim().to_string(),
+            values,
+        })
+    }
+}
+
+/// One run of the sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub recipe: String,
+    pub data: String,
+    /// `(key, value)` per axis, in axis order.
+    pub point: Vec<(String, String)>,
+    pub seed: u64,
+}
+
+impl Job {
+    /// The grid point as `lr=1e-4 train.n_critic=2`.
+    pub fn point_label(&self) -> String {
+        let v: Vec<String> = self.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if v.is_empty() {
+            "default".into()
+        } else {
+            v.join(" ")
+        }
+    }
+
+    /// Directory name of the run: `grid25-stable-lr1e-4-s3`.
+    pub fn name(&self) -> String {
+        let mut n = format!("{}-{}", self.data, self.recipe);
+        for (k, v) in &self.point {
+            let k = k.rsplit('.').next().unwrap_or(k);
+            n.push_str(&format!("-{k}{v}"));
+        }
+        let n: String = n
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{n}-s{}", self.seed)
+    }
+
+    /// `--set` assignments for this run. `lr` sets both learning rates, keeping the recipe's
+    /// lr_d / lr_g ratio (TTUR); any other key is a config key.
+    pub fn sets(&self, recipe_lr: (f64, f64)) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (k, v) in &self.point {
+            if k == "lr" {
+                let lr: f64 = v
+                    .parse()
+                    .with_context(|| format!("--grid lr: `{v}` is not a number"))?;
+                let ratio = recipe_lr.1 / recipe_lr.0;
+                out.push(format!("optim.lr_g={lr:e}"));
+                out.push(format!("optim.lr_d={:e}", lr * ratio));
+            } else {
+                out.push(format!("{k}={v}"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every run, in a fixed order: recipe, data, grid point (first axis slowest), seed.
+pub fn expand(recipes: &[String], data: &[String], axes: &[Axis], seeds: u64) -> Vec<Job> {
+    let mut points: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for a in axes {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                a.values.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.push((a.key.clone(), v.clone()));
+                    p
+                })
+            })
+            .collect();
+    }
+    let mut jobs = Vec::new();
+    for r in recipes {
+        for d in data {
+            for p in &points {
+                for seed in 0..seeds {
+                    jobs.push(Job {
+                        recipe: r.clone(),
+                        data: d.clone(),
+                        point: p.clone(),
+                        seed,
+                    });
+                }
+            }
+        }
+    }
+    jobs
+}
+
+/// `I/N`: this process runs jobs i with i mod N = I (0-based, as Slurm array and Kubernetes
+/// indexed-Job indices are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if count > 0 && index < count => Ok(Shard { index, count }),
+            _ => bail!("--shard `{s}`: expected I/N with 0 ≤ I < N, e.g. 0/4"),
+        }
+    }
+}
+
+impl Shard {
+    pub fn take(&self, jobs: Vec<Job>) -> Vec<Job> {
+        jobs.into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index)
+            .map(|(_, j)| j)
+            .collect()
+    }
+}
+
+/// What one run came to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub job: Job,
+    pub success: bool,
+    pub modes: Option<usize>,
+    pub total_modes: Option<usize>,
+    pub hq_pct: Option<f64>,
+    pub rollbacks: usize,
+    pub verdict: String,
+    pub train_seconds: f64,
+}
+
+/// Success rule per dataset: with known modes, all captured and HQ ≥ `min_hq` %; otherwise the
+/// run ended without the watchdog giving up and with finite losses.
+pub fn judge(job: Job, s: &Summary, min_hq: f64) -> Outcome {
+    let (rollbacks, verdict) = s.watch.as_ref().map_or((0, "unwatched".to_string()), |w| {
+        (w.rollbacks, w.verdict.clone())
+    });
+    let ended = !verdict.starts_with("gave up") && !verdict.starts_with("stopped");
+    let finite = s.final_loss_d.is_finite() && s.final_loss_g.is_finite();
+    let m = s.final_metrics.as_ref();
+    let success = match m {
+        Some(m) => ended && m.modes == m.total_modes && m.hq_pct >= min_hq,
+        None => ended && finite,
+    };
+    Outcome {
+        job,
+        success,
+        modes: m.map(|m| m.modes),
+        total_modes: m.map(|m| m.total_modes),
+        hq_pct: m.map(|m| m.hq_pct),
+        rollbacks,
+        verdict,
+        train_seconds: s.train_seconds,
+    }
+}
+
+/// Success rates by (recipe, data) row and grid-point column.
+pub struct Table {
+    pub columns: Vec<String>,
+    /// (row label, per column (successes, runs, rollbacks)).
+    pub rows: Vec<(String, Vec<(usize, usize, usize)>)>,
+}
+
+pub fn table(outcomes: &[Outcome]) -> Table {
+    let mut columns: Vec<String> = Vec::new();
+    let mut rows: BTreeMap<(String, String), BTreeMap<String, (usize, usize, usize)>> =
+        BTreeMap::new();
+    for o in outcomes {
+        let col = o.job.point_label();
+        if !columns.contains(&col) {
+            columns.push(col.clone());
+        }
+        let cell = rows
+            .entry((o.job.data.clone(), o.job.recipe.clone()))
+            .or_default()
+            .entry(col)
+            .or_default();
+        cell.0 += o.success as usize;
+        cell.1 += 1;
+        cell.2 += o.rollbacks;
+    }
+    Table {
+        rows: rows
+            .into_iter()
+            .map(|((d, r), cells)| {
+                let v = columns
+                    .iter()
+                    .map(|c| cells.get(c).copied().unwrap_or_default())
+                    .collect();
+                (format!("{r} · {d}"), v)
+            })
+            .collect(),
+        columns,
+    }
+}
+
+impl Table {
+    pub fn markdown(&self) -> String {
+        let mut s = String::from("| recipe · data |");
+        for c in &self.columns {
+            write!(s, " {c} |").unwrap();
+        }
+        s.push_str(" all | rollbacks |\n|---|");
+        s.push_str(&"---|".repeat(self.columns.len() + 2));
+        s.push('\n');
+        for (label, cells) in &self.rows {
+            write!(s, "| {label} |").unwrap();
+            let (mut ok, mut n, mut rb) = (0, 0, 0);
+            for &(k, m, r) in cells {
+                if m == 0 {
+                    s.push_str(" – |");
+                } else {
+                    write!(s, " {k}/{m} ({:.0} %) |", 100.0 * k as f64 / m as f64).unwrap();
+                }
+                ok += k;
+                n += m;
+                rb += r;
+            }
+            writeln!(
+                s,
+                " **{ok}/{n} ({:.0} %)** | {rb} |",
+                100.0 * ok as f64 / n.max(1) as f64
+            )
+            .unwrap();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_expands_shards_cover_it_once() {
+        let axes = vec!["lr=1e-4,1e-3".parse::<Axis>().unwrap()];
+        let jobs = expand(
+            &["stable".into(), "vanilla".into()],
+            &["grid25".into()],
+            &axes,
+            3,
+        );
+        assert_eq!(jobs.len(), 12);
+        assert_eq!(jobs[4].name(), "grid25-stable-lr1e-3-s1");
+        let mut seen: Vec<String> = (0..5)
+            .flat_map(|i| Shard { index: i, count: 5 }.take(jobs.clone()))
+            .map(|j| j.name())
+            .collect();
+        seen.sort();
+        let mut all: Vec<String> = jobs.iter().map(|j| j.name()).collect();
+        all.sort();
+        assert_eq!(seen, all);
+        assert_eq!(
+            jobs[0].sets((1e-3, 2e-3)).unwrap(),
+            ["optim.lr_g=1e-4", "optim.lr_d=2e-4"]
+        );
+        for bad in ["3/3", "1", "a/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert!("lr=".parse::<Axis>().is_err());
+    }
+}

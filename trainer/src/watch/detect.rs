@@ -1,0 +1,84 @@
+//! The statistics behind the detectors, as pure functions of recorded values.
+
+/// Median of `v` (NaN-free), 0 when empty.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}
+
+/// The largest of `recent` against the `history` window: (robust z of its log, ratio to the
+/// window's median). Robust σ is 1.4826·MAD of the logs (gradient norms are log-normal-ish and
+/// heavy-tailed, so mean and σ would hide a spike in its own window).
+pub fn spike(history: &[f64], recent: &[f64]) -> Option<(f64, f64)> {
+    let logs: Vec<f64> = history
+        .iter()
+        .filter(|v| **v > 0.0)
+        .map(|v| v.ln())
+        .collect();
+    let top = recent.iter().copied().fold(f64::NAN, f64::max);
+    if logs.len() < 10 || !(top > 0.0) {
+        return None;
+    }
+    let med = median(&logs);
+    let dev: Vec<f64> = logs.iter().map(|l| (l - med).abs()).collect();
+    // A floor on σ: a window of near-identical norms must not turn noise into a spike.
+    let sigma = (1.4826 * median(&dev)).max(0.05);
+    Some(((top.ln() - med) / sigma, (top.ln() - med).exp()))
+}
+
+/// Oscillation of per-check means: (std relative to mean magnitude over the window, whether the
+/// second half swings at least as much as the first — a swing that is not decaying).
+pub fn oscillation(checks: &[f64]) -> (f64, bool) {
+    let n = checks.len();
+    if n < 4 {
+        return (0.0, false);
+    }
+    let std = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    let scale = checks.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
+    let rel = std(checks) / scale.max(1e-3);
+    let (a, b) = checks.split_at(n / 2);
+    (rel, std(b) >= std(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenfold_jump_is_a_spike_and_noise_is_not() {
+        let history: Vec<f64> = (0..200)
+            .map(|i| 1.0 + 0.2 * ((i as f64) * 0.7).sin())
+            .collect();
+        let (z, ratio) = spike(&history, &[1.1, 0.9]).unwrap();
+        assert!(z < 3.0 && ratio < 1.5, "noise: z {z} ratio {ratio}");
+        let (z, ratio) = spike(&history, &[1.0, 50.0]).unwrap();
+        assert!(z > 8.0 && ratio > 20.0, "spike: z {z} ratio {ratio}");
+        assert!(
+            spike(&history[..5], &[50.0]).is_none(),
+            "too little history"
+        );
+    }
+
+    #[test]
+    fn a_growing_swing_oscillates_and_a_decaying_one_does_not() {
+        let growing: Vec<f64> = (0..20)
+            .map(|i| 1.0 + (i as f64 / 10.0) * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let (rel, sustained) = oscillation(&growing);
+        assert!(rel > 0.5 && sustained, "{rel} {sustained}");
+        let decaying: Vec<f64> = growing.iter().rev().copied().collect();
+        assert!(!oscillation(&decaying).1);
+    }
+}
