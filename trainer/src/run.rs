@@ -53,11 +53,18 @@ pub struct Summary {
     pub train_seconds: f64,
     pub generator_steps_per_second: f64,
     pub final_metrics: Option<ModeMetrics>,
+    /// NaN when the run diverged unwatched (written as null: JSON has no NaN).
+    #[serde(deserialize_with = "nan_from_null")]
     pub final_loss_d: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub final_loss_g: f64,
     /// What the watchdog saw and did (absent when it was off).
     #[serde(default)]
     pub watch: Option<WatchSummary>,
+}
+
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 pub struct RunOptions {

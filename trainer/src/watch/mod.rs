@@ -361,7 +361,11 @@ impl Watchdog {
         if let Some(m) = modes {
             self.best_modes = self.best_modes.max(m.modes);
         }
-        // A snapshot is trusted once a later check passes: it may hold a fault not yet visible.
+        // A snapshot is trusted once a later check passes with no detector counting strikes: it
+        // may hold a fault not yet visible.
+        if self.strikes.iter().any(|&s| s > 0) {
+            return Ok(());
+        }
         if let Some(p) = self.pending.take() {
             if let Some(dir) = &self.snapshot_dir {
                 p.0.save(dir)?;
@@ -557,12 +561,14 @@ fn nonfinite(s: &StepStats) -> Option<Finding> {
         ("d_real", s.d_real),
         ("d_fake", s.d_fake),
     ];
-    let (name, v) = figures.into_iter().find(|(_, v)| !v.is_finite())?;
+    let (name, v) = figures.iter().find(|(_, v)| !v.is_finite())?;
+    // JSON has no NaN: the value is how many of the step's figures are not finite.
+    let count = figures.iter().filter(|(_, v)| !v.is_finite()).count();
     Some(Finding {
         kind: Kind::Divergence,
         detector: "non-finite".into(),
-        value: v,
-        threshold: f64::MAX,
+        value: count as f64,
+        threshold: 0.0,
         detail: format!("{name} is {v}"),
     })
 }
