@@ -47,7 +47,8 @@ pub struct WatchConfig {
     pub patience: usize,
     /// Steps before the slow detectors start (a GAN's first steps look like all of them).
     pub warmup: usize,
-    /// Gradient spike: a step's log-norm this many robust σ (1.4826·MAD) above the window median …
+    /// Gradient spike: a step's log-norm this many robust σ (1.4826·MAD) above the median of the
+    /// last `window` × `every` steps (judged once half of them are there) …
     pub spike_z: f64,
     /// … and this many times the window median.
     pub spike_ratio: f64,

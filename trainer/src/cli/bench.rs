@@ -15,6 +15,21 @@ pub enum BenchCommand {
     Modes(ModesArgs),
     /// Generator steps per second against the PyTorch peer (same architecture, batch, loss, threads).
     Speed(SpeedArgs),
+    /// The watchdog's cost: the same training with and without it, alternating, in one process.
+    Watch(WatchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    /// Comma-separated datasets; each trains with the default recipe and its overlay.
+    #[arg(long, default_value = "grid25,basicmotions", value_delimiter = ',')]
+    data: Vec<String>,
+    /// Generator steps per timed run (after 100 untimed).
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Alternating rounds (watched, unwatched) per dataset.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,6 +79,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Modes(a) => modes(a),
         BenchCommand::Speed(a) => speed(a),
+        BenchCommand::Watch(a) => watch(a),
     }
 }
 
@@ -318,6 +334,88 @@ Adam 1e-4 (0.5, 0.9); WGAN-GP λ 10. Verdict: {}",
         a.rounds,
         a.threads,
         if verdict { "Keel ≥ 1.5× the peer on both" } else { "below the 1.5× target" }
+    );
+    Ok(())
+}
+
+/// Seconds per generator step, with the watchdog observing every step when `watched`, and the
+/// seconds of those spent inside the watchdog.
+fn step_seconds(
+    data: &keel_trainer::data::Dataset,
+    steps: usize,
+    watched: bool,
+) -> Result<(f64, f64)> {
+    use keel_trainer::data::Normalizer;
+    let cfg = ConfigBuilder::new()
+        .recipe_for(keel_trainer::config::DEFAULT_RECIPE, data.shape.is_some())?
+        .build()?;
+    let norm = match data.shape {
+        Some([c, t]) => Normalizer::fit_series(&data.points, c, t),
+        None => Normalizer::fit(&data.points, data.dim),
+    };
+    let points = norm.forward(&data.points);
+    let device = burn::tensor::Device::flex().autodiff();
+    let mut t = Trainer::new(
+        cfg.clone(),
+        TrainData {
+            points: points.clone(),
+            dim: data.dim,
+            labels: data.labels.clone(),
+            classes: data.classes.len(),
+            shape: data.shape,
+        },
+        device,
+    )?;
+    let mut w =
+        keel_trainer::watch::Watchdog::new(&cfg, &t, &points, &data.labels, data.dim, None)?;
+    let mut inside = 0.0;
+    let mut run = |t: &mut Trainer, n: usize| -> Result<()> {
+        for _ in 0..n {
+            let s = t.step();
+            if watched {
+                let start = Instant::now();
+                w.observe(t, &s, None)?;
+                inside += start.elapsed().as_secs_f64();
+            }
+        }
+        Ok(())
+    };
+    run(&mut t, 100)?;
+    let start = Instant::now();
+    run(&mut t, steps)?;
+    let total = start.elapsed().as_secs_f64();
+    Ok((total / steps as f64, inside / steps as f64))
+}
+
+fn watch(a: WatchArgs) -> Result<()> {
+    println!("| data | step, unwatched (median) | step, watched (median) | overhead (A/B) | in the watchdog (timed inside) |\n| --- | --- | --- | --- | --- |");
+    for name in &a.data {
+        let data = keel_trainer::data::load(name, 0)?;
+        let (mut off, mut on, mut inside) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..a.rounds {
+            off.push(step_seconds(&data, a.steps, false)?.0);
+            let (step, watch) = step_seconds(&data, a.steps, true)?;
+            on.push(step);
+            inside.push(watch / step);
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (off, on, inside) = (med(&mut off), med(&mut on), med(&mut inside));
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms | {:+.1} % | {:.1} % |",
+            off * 1e3,
+            on * 1e3,
+            100.0 * (on / off - 1.0),
+            100.0 * inside
+        );
+    }
+    println!(
+        "\n{} generator steps per run after 100 untimed, {} alternating rounds, the default recipe; the \
+         watchdog checks every 50 steps (coverage and diversity of 256 samples, parameter norms) and \
+         looks at every step's figures.",
+        a.steps, a.rounds
     );
     Ok(())
 }

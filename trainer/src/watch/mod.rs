@@ -203,7 +203,10 @@ impl Watchdog {
             ("grad-spike-d", "D", &mut self.grad_d, &gd),
             ("grad-spike-g", "G", &mut self.grad_g, &gg),
         ] {
-            if let Some((z, ratio)) = spike(hist.make_contiguous(), now) {
+            // Norms move by orders of magnitude while a GAN finds its feet: judge spikes against
+            // at least half a window of history.
+            let enough = hist.len() >= c.window * c.every / 2;
+            if let Some((z, ratio)) = spike(hist.make_contiguous(), now).filter(|_| enough) {
                 if found.is_none() && z > c.spike_z && ratio > c.spike_ratio {
                     found = Some(Finding {
                         kind: Kind::Divergence,
