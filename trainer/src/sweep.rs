@@ -201,17 +201,19 @@ pub fn judge(job: Job, s: &Summary, min_hq: f64) -> Outcome {
     }
 }
 
+/// One cell of the table: successes, runs, rollbacks.
+pub type Cell = (usize, usize, usize);
+
 /// Success rates by (recipe, data) row and grid-point column.
 pub struct Table {
     pub columns: Vec<String>,
-    /// (row label, per column (successes, runs, rollbacks)).
-    pub rows: Vec<(String, Vec<(usize, usize, usize)>)>,
+    /// (row label, one cell per column).
+    pub rows: Vec<(String, Vec<Cell>)>,
 }
 
 pub fn table(outcomes: &[Outcome]) -> Table {
     let mut columns: Vec<String> = Vec::new();
-    let mut rows: BTreeMap<(String, String), BTreeMap<String, (usize, usize, usize)>> =
-        BTreeMap::new();
+    let mut rows: BTreeMap<(String, String), BTreeMap<String, Cell>> = BTreeMap::new();
     for o in outcomes {
         let col = o.job.point_label();
         if !columns.contains(&col) {

@@ -202,7 +202,7 @@ fn swings_that_grow_are_oscillation_and_lower_the_learning_rate() {
     let swing = |s: usize| {
         let a = 0.2 + (s - 300) as f64 / 200.0;
         StepStats {
-            loss_d: 1.3 + if (s / 10) % 2 == 0 { a } else { -a },
+            loss_d: 1.3 + if (s / 10).is_multiple_of(2) { a } else { -a },
             ..healthy(s)
         }
     };

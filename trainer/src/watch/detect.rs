@@ -25,7 +25,7 @@ pub fn spike(history: &[f64], recent: &[f64]) -> Option<(f64, f64)> {
         .map(|v| v.ln())
         .collect();
     let top = recent.iter().copied().fold(f64::NAN, f64::max);
-    if logs.len() < 10 || !(top > 0.0) {
+    if logs.len() < 10 || top.is_nan() || top <= 0.0 {
         return None;
     }
     let med = median(&logs);

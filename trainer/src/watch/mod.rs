@@ -582,17 +582,20 @@ fn reference(reals: &[f32], labels: &[usize], dim: usize, samples: usize) -> Ref
     let n = reals.len() / dim;
     let groups = labels.iter().copied().max().map_or(1, |m| m + 1);
     let per = (samples / groups).max(COVERAGE_K + 1);
-    let mut rows = vec![Vec::new(); groups];
-    for k in 0..groups {
-        let idx: Vec<usize> = (0..n)
-            .filter(|&i| labels.get(i).is_none_or(|&l| l == k))
-            .collect();
-        let take = per.min(idx.len());
-        for j in 0..take {
-            let i = idx[j * idx.len() / take];
-            rows[k].extend_from_slice(&reals[i * dim..(i + 1) * dim]);
-        }
-    }
+    let rows: Vec<Vec<f32>> = (0..groups)
+        .map(|k| {
+            let idx: Vec<usize> = (0..n)
+                .filter(|&i| labels.get(i).is_none_or(|&l| l == k))
+                .collect();
+            let take = per.min(idx.len());
+            (0..take)
+                .flat_map(|j| {
+                    let i = idx[j * idx.len() / take];
+                    reals[i * dim..(i + 1) * dim].iter().copied()
+                })
+                .collect()
+        })
+        .collect();
     let radii = rows.iter().map(|r| knn_radii(r, dim, COVERAGE_K)).collect();
     let spread = rows.iter().map(|r| mean_pairwise(r, dim)).collect();
     let fake_labels = rows
