@@ -69,8 +69,8 @@ pub struct WatchConfig {
     /// that best has reached `coverage_min` …
     pub coverage_drop: f64,
     pub coverage_min: f64,
-    /// … or fake/real mean pairwise distance below this; or captured modes (datasets with known
-    /// modes) below this fraction of their best so far.
+    /// … or fake/real mean pairwise distance below this, once it has been twice as high; or
+    /// captured modes (datasets with known modes) below this fraction of their best so far.
     pub min_diversity: f64,
     pub mode_drop: f64,
     /// Steps between in-memory snapshots (a snapshot is trusted once the next check passes too).

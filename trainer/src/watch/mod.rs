@@ -82,6 +82,8 @@ pub struct Watchdog {
     g_grad_healthy: VecDeque<f64>,
     last_coverage: f64,
     best_coverage: f64,
+    last_diversity: f64,
+    best_diversity: f64,
     best_modes: usize,
     /// Consecutive failing checks of vanishing, oscillation, collapse.
     strikes: [usize; 3],
@@ -131,6 +133,8 @@ impl Watchdog {
             g_grad_healthy: VecDeque::new(),
             last_coverage: 0.0,
             best_coverage: 0.0,
+            last_diversity: 0.0,
+            best_diversity: 0.0,
             best_modes: 0,
             strikes: [0; 3],
             confirmed: (trainer.snapshot(), norms(trainer)),
@@ -268,8 +272,10 @@ impl Watchdog {
         let (cov, div) = self.collapse_signal(t);
         self.last_coverage = cov;
         let cov_floor = self.best_coverage * (1.0 - c.coverage_drop);
-        let collapsed =
-            (self.best_coverage >= c.coverage_min && cov < cov_floor) || div < c.min_diversity;
+        self.last_diversity = div;
+        // Both are drops: a generator that has not spread out yet is young, not collapsed.
+        let thin = self.best_diversity >= 2.0 * c.min_diversity && div < c.min_diversity;
+        let collapsed = (self.best_coverage >= c.coverage_min && cov < cov_floor) || thin;
 
         let warm = t.step >= c.warmup;
         let signals = [wins, swing > c.oscillation && sustained, collapsed];
@@ -292,7 +298,7 @@ impl Watchdog {
             });
         }
         if fired(2) {
-            let (detector, value, threshold, detail) = if div < c.min_diversity {
+            let (detector, value, threshold, detail) = if thin {
                 (
                     "diversity",
                     div,
@@ -361,6 +367,7 @@ impl Watchdog {
             self.g_grad_healthy.pop_front();
         }
         self.best_coverage = self.best_coverage.max(self.last_coverage);
+        self.best_diversity = self.best_diversity.max(self.last_diversity);
         if let Some(m) = modes {
             self.best_modes = self.best_modes.max(m.modes);
         }
