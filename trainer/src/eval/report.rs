@@ -39,6 +39,9 @@ pub struct EvalJson {
     pub scores: Scores,
     pub gain: Option<Gain>,
     pub seconds: f64,
+    /// The watchdog's verdict on the training run and its events, one line each.
+    pub training: Option<crate::watch::WatchSummary>,
+    pub events: Vec<String>,
 }
 
 /// Evaluates a series run; returns the directory written and what it holds.
@@ -160,6 +163,8 @@ pub fn evaluate(
         scores: s,
         gain,
         seconds: start.elapsed().as_secs_f64(),
+        training: read_summary(run).and_then(|s| s.watch),
+        events: read_events(run),
     };
     write_atomic(
         &dir.join("eval.json"),
@@ -179,6 +184,20 @@ pub fn evaluate(
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok((out, report))
+}
+
+/// The run's summary, when it has a readable one (a report does not fail for lack of it).
+fn read_summary(run: &Path) -> Option<crate::run::Summary> {
+    let text = std::fs::read_to_string(run.join(crate::rundir::SUMMARY)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn read_events(run: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(run.join(crate::rundir::EVENTS)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<crate::watch::Event>(l).ok())
+        .map(|e| e.to_string())
+        .collect()
 }
 
 fn pct(v: f64) -> String {
@@ -246,6 +265,21 @@ pub fn markdown(r: &EvalJson) -> String {
             .unwrap();
         }
         m.push('\n');
+    }
+    if let Some(w) = &r.training {
+        writeln!(
+            m,
+            "## Training\n\nWatchdog: **{}** ({} events, {} rollbacks). Losses with the events marked: \
+             ![losses](../losses.png)\n",
+            w.verdict, w.events, w.rollbacks
+        )
+        .unwrap();
+        for e in &r.events {
+            writeln!(m, "- {e}").unwrap();
+        }
+        if !r.events.is_empty() {
+            m.push('\n');
+        }
     }
     m.push_str("## Plots\n\n![real and generated series per class and channel](samples.png)\n\n![power spectra](spectra.png)\n\n![PCA projection](pca.png)\n");
     m

@@ -191,12 +191,12 @@ impl Trainer {
         if self.faults.d_boost_now(self.step) {
             // The fault: D trains alone at a rate far above its own.
             for _ in 0..super::inject::D_BOOST_UPDATES {
-                self.d_update(lr_d * super::inject::D_BOOST_LR, sigma, &mut stats);
+                self.d_update(lr_d * super::inject::D_BOOST_LR, sigma, &mut stats, false);
             }
         }
         let poison = self.faults.nan_batch_now(self.step);
         for i in 0..cfg.train.n_critic {
-            self.d_update_with(lr_d, sigma, &mut stats, poison && i == 0);
+            self.d_update(lr_d, sigma, &mut stats, poison && i == 0);
         }
 
         // Generator step through a frozen copy of D.
@@ -241,12 +241,8 @@ impl Trainer {
         stats
     }
 
-    fn d_update(&mut self, lr_d: f64, sigma: f64, stats: &mut StepStats) {
-        self.d_update_with(lr_d, sigma, stats, false)
-    }
-
-    /// One discriminator update; `poison` puts a NaN into the real batch (the `nan-batch` fault).
-    fn d_update_with(&mut self, lr_d: f64, sigma: f64, stats: &mut StepStats, poison: bool) {
+    /// One discriminator update; `poison` turns the real batch into NaN (the `nan-batch` fault).
+    fn d_update(&mut self, lr_d: f64, sigma: f64, stats: &mut StepStats, poison: bool) {
         let cfg = self.cfg.clone();
         let b = cfg.train.batch;
         let mut real = self.batcher.batch(&mut self.rng, b, &self.device);

@@ -544,8 +544,9 @@ fn remedy(w: &WatchConfig, kind: Kind, t: &mut Trainer) -> Vec<String> {
     changes
 }
 
+/// The shortest form that reads back as `v`: `5e-4`, `2.5e-4`.
 fn fmt(v: f64) -> String {
-    format!("{v:.3e}").replace("e0", "").replace(".000", "")
+    format!("{v:e}")
 }
 
 fn norms(t: &Trainer) -> [f64; 2] {
