@@ -60,8 +60,9 @@ pub struct WatchConfig {
     pub vanish_grad: f64,
     /// … or, for logit losses, the margin D(real) − D(fake) above this many logits.
     pub vanish_margin: f64,
-    /// Oscillation: standard deviation of D's per-check mean loss over the window, relative to its
-    /// mean magnitude, above this, and not smaller in the window's second half than in its first.
+    /// Oscillation: standard deviation of D's per-check mean loss over the window, detrended and
+    /// relative to its mean magnitude (or its step noise, if larger), above this, and not smaller
+    /// in the window's second half than in its first.
     pub oscillation: f64,
     /// Collapse: samples drawn (fixed latents) and real rows compared at each check.
     pub samples: usize,

@@ -35,21 +35,30 @@ pub fn spike(history: &[f64], recent: &[f64]) -> Option<(f64, f64)> {
     Some(((top.ln() - med) / sigma, (top.ln() - med).exp()))
 }
 
-/// Oscillation of per-check means: (std relative to mean magnitude over the window, whether the
-/// second half swings at least as much as the first — a swing that is not decaying).
-pub fn oscillation(checks: &[f64]) -> (f64, bool) {
+/// Oscillation of per-check means after removing their linear trend (a loss that drifts is not
+/// swinging): (their std relative to `scale`, whether the second half swings at least as much as
+/// the first — a swing that is not decaying). `scale` is the larger of the loss's mean magnitude
+/// and its step-to-step noise within a check, so a loss near zero (a critic's) is judged against
+/// its noise.
+pub fn oscillation(checks: &[f64], noise: f64) -> (f64, bool) {
     let n = checks.len();
     if n < 4 {
         return (0.0, false);
     }
-    let std = |v: &[f64]| {
-        let m = v.iter().sum::<f64>() / v.len() as f64;
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
-    };
-    let scale = checks.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
-    let rel = std(checks) / scale.max(1e-3);
-    let (a, b) = checks.split_at(n / 2);
-    (rel, std(b) >= std(a))
+    let xm = (n - 1) as f64 / 2.0;
+    let ym = checks.iter().sum::<f64>() / n as f64;
+    let sxx: f64 = (0..n).map(|i| (i as f64 - xm).powi(2)).sum();
+    let slope = (0..n)
+        .map(|i| (i as f64 - xm) * (checks[i] - ym))
+        .sum::<f64>()
+        / sxx;
+    let resid: Vec<f64> = (0..n)
+        .map(|i| checks[i] - ym - slope * (i as f64 - xm))
+        .collect();
+    let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+    let scale = (checks.iter().map(|v| v.abs()).sum::<f64>() / n as f64).max(noise);
+    let (a, b) = resid.split_at(n / 2);
+    (rms(&resid) / scale.max(1e-12), rms(b) >= rms(a))
 }
 
 #[cfg(test)]
@@ -76,9 +85,14 @@ mod tests {
         let growing: Vec<f64> = (0..20)
             .map(|i| 1.0 + (i as f64 / 10.0) * if i % 2 == 0 { 1.0 } else { -1.0 })
             .collect();
-        let (rel, sustained) = oscillation(&growing);
+        let (rel, sustained) = oscillation(&growing, 0.01);
         assert!(rel > 0.5 && sustained, "{rel} {sustained}");
         let decaying: Vec<f64> = growing.iter().rev().copied().collect();
-        assert!(!oscillation(&decaying).1);
+        assert!(!oscillation(&decaying, 0.01).1);
+        // A steady drift is not a swing; a critic's loss near 0 is judged against its noise.
+        let drift: Vec<f64> = (0..20).map(|i| 2.0 - 0.05 * i as f64).collect();
+        assert!(oscillation(&drift, 0.01).0 < 1e-9);
+        let critic: Vec<f64> = (0..20).map(|i| 0.001 * ((i % 3) as f64 - 1.0)).collect();
+        assert!(oscillation(&critic, 0.05).0 < 0.1);
     }
 }

@@ -79,6 +79,8 @@ pub struct Watchdog {
     grad_d: VecDeque<f64>,
     grad_g: VecDeque<f64>,
     loss_checks: VecDeque<f64>,
+    /// Step-to-step std of D's loss within each of those checks.
+    loss_noise: VecDeque<f64>,
     g_grad_healthy: VecDeque<f64>,
     last_coverage: f64,
     best_coverage: f64,
@@ -130,6 +132,7 @@ impl Watchdog {
             grad_d: VecDeque::new(),
             grad_g: VecDeque::new(),
             loss_checks: VecDeque::new(),
+            loss_noise: VecDeque::new(),
             g_grad_healthy: VecDeque::new(),
             last_coverage: 0.0,
             best_coverage: 0.0,
@@ -258,13 +261,17 @@ impl Watchdog {
         let saturated = self.logit_loss && margin > c.vanish_margin;
         let wins = acc >= c.vanish_acc && (starved || saturated);
 
-        self.loss_checks
-            .push_back(mean(self.recent.iter().map(|s| s.loss_d)));
+        let loss = mean(self.recent.iter().map(|s| s.loss_d));
+        let noise = mean(self.recent.iter().map(|s| (s.loss_d - loss).powi(2))).sqrt();
+        self.loss_checks.push_back(loss);
+        self.loss_noise.push_back(noise);
         while self.loss_checks.len() > c.window {
             self.loss_checks.pop_front();
+            self.loss_noise.pop_front();
         }
         let (swing, sustained) = if self.loss_checks.len() == c.window {
-            oscillation(self.loss_checks.make_contiguous())
+            let noise = mean(self.loss_noise.iter().copied());
+            oscillation(self.loss_checks.make_contiguous(), noise)
         } else {
             (0.0, false)
         };
@@ -447,6 +454,7 @@ impl Watchdog {
         self.grad_d.clear();
         self.grad_g.clear();
         self.loss_checks.clear();
+        self.loss_noise.clear();
         self.strikes = [0; 3];
         self.nonfinite_warned = false;
     }
