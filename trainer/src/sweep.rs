@@ -201,8 +201,55 @@ pub fn judge(job: Job, s: &Summary, min_hq: f64) -> Outcome {
     }
 }
 
-/// One cell of the table: successes, runs, rollbacks.
-pub type Cell = (usize, usize, usize);
+/// One cell of the table: the runs of one (recipe, data) at one grid point.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cell {
+    pub successes: usize,
+    pub runs: usize,
+    pub rollbacks: usize,
+    /// Sums over the runs with mode metrics, for the means.
+    modes: f64,
+    hq: f64,
+    measured: usize,
+}
+
+impl Cell {
+    fn add(&mut self, o: &Outcome) {
+        self.successes += o.success as usize;
+        self.runs += 1;
+        self.rollbacks += o.rollbacks;
+        if let (Some(m), Some(h)) = (o.modes, o.hq_pct) {
+            self.modes += m as f64;
+            self.hq += h;
+            self.measured += 1;
+        }
+    }
+
+    fn merge(&mut self, o: &Cell) {
+        self.successes += o.successes;
+        self.runs += o.runs;
+        self.rollbacks += o.rollbacks;
+        self.modes += o.modes;
+        self.hq += o.hq;
+        self.measured += o.measured;
+    }
+
+    fn rate(&self) -> String {
+        if self.runs == 0 {
+            return "–".into();
+        }
+        let pct = 100.0 * self.successes as f64 / self.runs as f64;
+        format!("{}/{} ({pct:.0} %)", self.successes, self.runs)
+    }
+
+    /// Mean modes and HQ % of the runs, when the dataset knows its modes.
+    fn quality(&self) -> Option<String> {
+        (self.measured > 0).then(|| {
+            let n = self.measured as f64;
+            format!("{:.1} · {:.1} %", self.modes / n, self.hq / n)
+        })
+    }
+}
 
 /// Success rates by (recipe, data) row and grid-point column.
 pub struct Table {
@@ -219,14 +266,11 @@ pub fn table(outcomes: &[Outcome]) -> Table {
         if !columns.contains(&col) {
             columns.push(col.clone());
         }
-        let cell = rows
-            .entry((o.job.data.clone(), o.job.recipe.clone()))
+        rows.entry((o.job.data.clone(), o.job.recipe.clone()))
             .or_default()
             .entry(col)
-            .or_default();
-        cell.0 += o.success as usize;
-        cell.1 += 1;
-        cell.2 += o.rollbacks;
+            .or_default()
+            .add(o);
     }
     Table {
         rows: rows
@@ -244,33 +288,43 @@ pub fn table(outcomes: &[Outcome]) -> Table {
 }
 
 impl Table {
+    /// The success table, then (datasets with known modes) mean modes · HQ % per cell.
     pub fn markdown(&self) -> String {
-        let mut s = String::from("| recipe · data |");
-        for c in &self.columns {
-            write!(s, " {c} |").unwrap();
-        }
-        s.push_str(" all | rollbacks |\n|---|");
-        s.push_str(&"---|".repeat(self.columns.len() + 2));
-        s.push('\n');
+        let header = |s: &mut String, extra: &str| {
+            s.push_str("| recipe · data |");
+            for c in &self.columns {
+                write!(s, " {c} |").unwrap();
+            }
+            s.push_str(extra);
+            s.push_str("\n|---|");
+            s.push_str(&"---|".repeat(self.columns.len() + extra.matches('|').count()));
+            s.push('\n');
+        };
+        let mut s = String::new();
+        header(&mut s, " all | rollbacks |");
         for (label, cells) in &self.rows {
             write!(s, "| {label} |").unwrap();
-            let (mut ok, mut n, mut rb) = (0, 0, 0);
-            for &(k, m, r) in cells {
-                if m == 0 {
-                    s.push_str(" – |");
-                } else {
-                    write!(s, " {k}/{m} ({:.0} %) |", 100.0 * k as f64 / m as f64).unwrap();
-                }
-                ok += k;
-                n += m;
-                rb += r;
+            let mut all = Cell::default();
+            for c in cells {
+                write!(s, " {} |", c.rate()).unwrap();
+                all.merge(c);
             }
-            writeln!(
-                s,
-                " **{ok}/{n} ({:.0} %)** | {rb} |",
-                100.0 * ok as f64 / n.max(1) as f64
-            )
-            .unwrap();
+            writeln!(s, " **{}** | {} |", all.rate(), all.rollbacks).unwrap();
+        }
+        if self
+            .rows
+            .iter()
+            .any(|(_, c)| c.iter().any(|c| c.measured > 0))
+        {
+            s.push_str("\nMean modes captured · HQ % of the same runs:\n\n");
+            header(&mut s, "");
+            for (label, cells) in &self.rows {
+                write!(s, "| {label} |").unwrap();
+                for c in cells {
+                    write!(s, " {} |", c.quality().unwrap_or_else(|| "–".into())).unwrap();
+                }
+                s.push('\n');
+            }
         }
         s
     }

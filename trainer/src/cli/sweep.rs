@@ -248,7 +248,7 @@ fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
         &t.columns,
         &t.rows
             .iter()
-            .map(|(_, c)| c.iter().map(|&(k, n, _)| (k, n)).collect())
+            .map(|(_, c)| c.iter().map(|c| (c.successes, c.runs)).collect())
             .collect::<Vec<_>>(),
     )?;
     print!("{md}");
