@@ -43,8 +43,11 @@ pub struct WatchConfig {
     pub every: usize,
     /// Checks in the sliding window of the spike and oscillation detectors.
     pub window: usize,
-    /// Consecutive failing checks before a slow detector (vanishing, oscillation, collapse) fires.
+    /// Consecutive failing checks before the vanishing and oscillation detectors fire …
     pub patience: usize,
+    /// … and the collapse detectors (coverage and diversity): healthy runs lose modes for a few
+    /// hundred steps and find them again.
+    pub collapse_patience: usize,
     /// Steps before the slow detectors start (a GAN's first steps look like all of them).
     pub warmup: usize,
     /// Gradient spike: a step's log-norm this many robust σ (1.4826·MAD) above the median of the
@@ -74,6 +77,9 @@ pub struct WatchConfig {
     /// captured modes (datasets with known modes) below this fraction of their best so far.
     pub min_diversity: f64,
     pub mode_drop: f64,
+    /// Modes are judged only against snapshots with at least this HQ % (while most samples are
+    /// between modes, one stray sample counts as a mode).
+    pub mode_min_hq: f64,
     /// Steps between in-memory snapshots (a snapshot is trusted once the next check passes too).
     pub snapshot_every: usize,
     /// Rollbacks before the run gives up with a verdict.
@@ -97,6 +103,7 @@ impl Default for WatchConfig {
             every: 50,
             window: 20,
             patience: 3,
+            collapse_patience: 20,
             warmup: 1000,
             spike_z: 8.0,
             spike_ratio: 20.0,
@@ -110,6 +117,7 @@ impl Default for WatchConfig {
             coverage_min: 0.5,
             min_diversity: 0.2,
             mode_drop: 0.2,
+            mode_min_hq: 50.0,
             snapshot_every: 500,
             max_retries: 4,
             lr_factor: 0.5,
@@ -690,6 +698,7 @@ impl TrainConfig {
             ("watch.every", w.every),
             ("watch.window", w.window),
             ("watch.patience", w.patience),
+            ("watch.collapse_patience", w.collapse_patience),
             ("watch.samples", w.samples),
             ("watch.snapshot_every", w.snapshot_every),
         ] {

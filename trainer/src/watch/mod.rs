@@ -289,7 +289,7 @@ impl Watchdog {
         for (s, bad) in self.strikes.iter_mut().zip(signals) {
             *s = if bad && warm { *s + 1 } else { 0 };
         }
-        let fired = |i: usize| self.strikes[i] >= c.patience;
+        let fired = |i: usize| self.strikes[i] >= [c.patience, c.patience, c.collapse_patience][i];
         if fired(0) {
             let why = if starved {
                 format!("|∇G| {g_grad:.2e} < {} × {g_ref:.2e}", c.vanish_grad)
@@ -375,7 +375,7 @@ impl Watchdog {
         }
         self.best_coverage = self.best_coverage.max(self.last_coverage);
         self.best_diversity = self.best_diversity.max(self.last_diversity);
-        if let Some(m) = modes {
+        if let Some(m) = modes.filter(|m| m.hq_pct >= self.cfg.mode_min_hq) {
             self.best_modes = self.best_modes.max(m.modes);
         }
         // A snapshot is trusted once a later check passes with no detector counting strikes: it
