@@ -191,6 +191,13 @@ fn a_discriminator_that_wins_outright_is_vanishing_and_gets_r1() {
     assert_eq!(e.changes, ["penalty.r1 1e-2 → 4e-2"]);
     assert_eq!(t.cfg.penalty.r1, 0.04);
     assert_eq!(t.step, 250);
+
+    // Without any penalty, the remedy switches R1 on at its floor (and does not also multiply it).
+    let (cfg, mut t, points) = trainer(&["penalty.r1=0"]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    feed(&mut w, &mut t, 300, healthy);
+    feed(&mut w, &mut t, 400, wins).expect("vanishing caught");
+    assert_eq!(w.events.last().unwrap().changes, ["penalty.r1 0e0 → 1e-1"]);
 }
 
 #[test]

@@ -513,15 +513,16 @@ fn remedy(w: &WatchConfig, kind: Kind, t: &mut Trainer) -> Vec<String> {
         let p = &mut c.penalty;
         if p.r1 == 0.0 && p.r2 == 0.0 && p.gp == 0.0 {
             set("penalty.r1", &mut p.r1, w.r1_floor);
-        }
-        for (name, v) in [
-            ("penalty.r1", &mut p.r1),
-            ("penalty.r2", &mut p.r2),
-            ("penalty.gp", &mut p.gp),
-        ] {
-            if *v > 0.0 {
-                let new = *v * w.reg_factor;
-                set(name, v, new);
+        } else {
+            for (name, v) in [
+                ("penalty.r1", &mut p.r1),
+                ("penalty.r2", &mut p.r2),
+                ("penalty.gp", &mut p.gp),
+            ] {
+                if *v > 0.0 {
+                    let new = *v * w.reg_factor;
+                    set(name, v, new);
+                }
             }
         }
     }
