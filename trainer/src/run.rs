@@ -146,21 +146,12 @@ fn train_into(
     opts: &RunOptions,
     dir: &RunDirWriter,
 ) -> Result<Summary> {
-    let normalizer = match data.shape {
-        Some([c, t]) => Normalizer::fit_series(&data.points, c, t),
-        None => Normalizer::fit(&data.points, data.dim),
-    };
+    let normalizer = Normalizer::fit_dataset(data);
     let points = normalizer.forward(&data.points);
     let mut watchdog = None;
     let mut trainer = Trainer::new(
         cfg.clone(),
-        TrainData {
-            points: points.clone(),
-            dim: data.dim,
-            labels: data.labels.clone(),
-            classes: data.classes.len(),
-            shape: data.shape,
-        },
+        TrainData::from_dataset(data, points.clone()),
         device.clone(),
     )?;
     trainer.faults = Faults::new(opts.faults.clone());

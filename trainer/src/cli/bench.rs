@@ -345,25 +345,14 @@ fn step_seconds(
     steps: usize,
     watched: bool,
 ) -> Result<(f64, f64)> {
-    use keel_trainer::data::Normalizer;
     let cfg = ConfigBuilder::new()
         .recipe_for(keel_trainer::config::DEFAULT_RECIPE, data.shape.is_some())?
         .build()?;
-    let norm = match data.shape {
-        Some([c, t]) => Normalizer::fit_series(&data.points, c, t),
-        None => Normalizer::fit(&data.points, data.dim),
-    };
-    let points = norm.forward(&data.points);
+    let points = keel_trainer::data::Normalizer::fit_dataset(data).forward(&data.points);
     let device = burn::tensor::Device::flex().autodiff();
     let mut t = Trainer::new(
         cfg.clone(),
-        TrainData {
-            points: points.clone(),
-            dim: data.dim,
-            labels: data.labels.clone(),
-            classes: data.classes.len(),
-            shape: data.shape,
-        },
+        TrainData::from_dataset(data, points.clone()),
         device,
     )?;
     let mut w =

@@ -17,6 +17,14 @@ fn one() -> usize {
 }
 
 impl Normalizer {
+    /// Per channel for series, per column for tables.
+    pub fn fit_dataset(d: &super::Dataset) -> Self {
+        match d.shape {
+            Some([c, t]) => Self::fit_series(&d.points, c, t),
+            None => Self::fit(&d.points, d.dim),
+        }
+    }
+
     /// Per channel of channel-major series rows `[channels × length]`.
     pub fn fit_series(points: &[f32], channels: usize, length: usize) -> Self {
         // A series of C channels is, per channel, just more rows of one column.

@@ -49,6 +49,17 @@ pub struct TrainData {
 }
 
 impl TrainData {
+    /// A dataset's rows, already normalised (`points`), with its labels and shape.
+    pub fn from_dataset(d: &crate::data::Dataset, points: Vec<f32>) -> Self {
+        Self {
+            points,
+            dim: d.dim,
+            labels: d.labels.clone(),
+            classes: d.classes.len(),
+            shape: d.shape,
+        }
+    }
+
     /// Unlabelled `dim`-dimensional points.
     pub fn points(points: Vec<f32>, dim: usize) -> Self {
         Self {
