@@ -63,6 +63,16 @@ pub struct Summary {
     pub watch: Option<WatchSummary>,
 }
 
+impl Summary {
+    /// A run directory's `summary.json`.
+    pub fn read(run: &Path) -> Result<Self> {
+        let p = run.join(rundir::SUMMARY);
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", p.display()))
+    }
+}
+
 fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }

@@ -162,7 +162,7 @@ fn modes(a: ModesArgs) -> Result<()> {
             let mut cols: [Vec<f64>; 5] = Default::default();
             let mut success = 0;
             for seed in 0..a.seeds {
-                let s = read_summary(&a.out.join(format!("{data}-{recipe}-s{seed}")))?;
+                let s = Summary::read(&a.out.join(format!("{data}-{recipe}-s{seed}")))?;
                 let m = s.final_metrics.context("run has no mode metrics")?;
                 // An all-diffuse generator has no HQ sample: its KL is undefined; count it as log K.
                 let kl = m.reverse_kl.unwrap_or((m.total_modes as f64).ln());
@@ -210,13 +210,6 @@ success = all modes captured; train s = training time of one run.\n",
     keel_trainer::rundir::write_atomic(&path, format!("{table}{footer}").as_bytes())?;
     println!("{table}{footer}table written to {}", path.display());
     Ok(())
-}
-
-fn read_summary(run: &Path) -> Result<Summary> {
-    let p = run.join(keel_trainer::rundir::SUMMARY);
-    let text =
-        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-    Ok(serde_json::from_str(&text)?)
 }
 
 /// Generator steps per second of ours, in process, on the peer's exact setup.

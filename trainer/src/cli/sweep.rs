@@ -134,7 +134,7 @@ fn sweep(a: RunArgs) -> Result<()> {
                 );
             }
         }
-        let o = judge(job.clone(), &read_summary(&dir)?, a.min_hq);
+        let o = judge(job.clone(), &Summary::read(&dir)?, a.min_hq);
         eprintln!(
             "[{}/{total}] {} {} ({})",
             i + 1,
@@ -179,13 +179,6 @@ fn sweep(a: RunArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn read_summary(run: &Path) -> Result<Summary> {
-    let p = run.join(SUMMARY);
-    let text =
-        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid", p.display()))
 }
 
 fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {

@@ -163,7 +163,8 @@ pub fn evaluate(
         scores: s,
         gain,
         seconds: start.elapsed().as_secs_f64(),
-        training: read_summary(run).and_then(|s| s.watch),
+        // A report does not fail for want of a readable summary.
+        training: crate::run::Summary::read(run).ok().and_then(|s| s.watch),
         events: read_events(run),
     };
     write_atomic(
@@ -184,12 +185,6 @@ pub fn evaluate(
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok((out, report))
-}
-
-/// The run's summary, when it has a readable one (a report does not fail for lack of it).
-fn read_summary(run: &Path) -> Option<crate::run::Summary> {
-    let text = std::fs::read_to_string(run.join(crate::rundir::SUMMARY)).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 fn read_events(run: &Path) -> Vec<String> {
