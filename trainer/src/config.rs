@@ -337,6 +337,8 @@ pub struct TrainLoopConfig {
     pub seed: u64,
     pub log_every: usize,
     pub eval_every: usize,
+    /// Steps between resumable checkpoints (`keel train --resume`); 0 = none.
+    pub checkpoint_every: usize,
     /// Generator samples drawn for each metric snapshot (PacGAN: 2500).
     pub eval_samples: usize,
 }
@@ -431,6 +433,7 @@ impl Default for TrainLoopConfig {
             seed: 0,
             log_every: 50,
             eval_every: 1000,
+            checkpoint_every: 500,
             eval_samples: 2500,
         }
     }

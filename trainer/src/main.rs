@@ -12,6 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
+        // Stopped on request with a checkpoint saved: not a failure, but not a finished run either.
+        if let Some(i) = e.downcast_ref::<keel_trainer::run::Interrupted>() {
+            eprintln!("{i}");
+            std::process::exit(130);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -8,15 +8,17 @@ use crate::export::{export_generator, ExportInfo};
 use crate::model::Generator;
 use crate::rundir::{self, write_atomic, RunDirWriter};
 use crate::sample::sample;
-use crate::train::{save_module, Fault, Faults, StepStats, TrainData, Trainer};
+use crate::train::{save_module, Fault, Faults, Snapshot, StepStats, TrainData, Trainer};
 use crate::watch::{Verdict, WatchSummary, Watchdog};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What `generator.json` records: enough to rebuild and use the generator.
@@ -85,6 +87,137 @@ pub struct RunOptions {
     pub progress: bool,
     /// Faults to inject (`--inject`).
     pub faults: Vec<Fault>,
+    /// Set by a signal handler: save a checkpoint after the current step and stop.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// The run stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub step: usize,
+    pub run: PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted at step {}; checkpoint saved. Continue with: keel train --resume {}",
+            self.step,
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// A checkpoint's record of the run itself (the trainer and watchdog have their own files).
+#[derive(Serialize, Deserialize)]
+struct RunState {
+    /// The configuration the run started with (it rebuilds the trainer), and the one it runs with
+    /// now (the watchdog's remedies change it).
+    config: TrainConfig,
+    current: TrainConfig,
+    recipe: String,
+    /// `--data` and a CRC of the rows it gave: a resume refuses data that changed.
+    source: String,
+    data_crc: u32,
+    /// Faults as given, and what is still armed.
+    faults: Vec<Fault>,
+    armed: Faults,
+    /// The trainer's step.
+    step: usize,
+    train_seconds: f64,
+    history: Vec<Row>,
+    latest: Option<ModeMetrics>,
+    last: StepStats,
+}
+
+/// Files of a checkpoint (`RUN/checkpoint/resume/`).
+const CKPT_RUN: &str = "run.cbor";
+const CKPT_TRAINER: &str = "trainer";
+const CKPT_WATCH: &str = "watch";
+
+/// CRC-32 of a dataset's rows and labels.
+fn data_crc(d: &Dataset) -> u32 {
+    let mut bytes: Vec<u8> = d.points.iter().flat_map(|v| v.to_le_bytes()).collect();
+    bytes.extend(d.labels.iter().flat_map(|&l| (l as u64).to_le_bytes()));
+    rundir::crc32(&bytes)
+}
+
+/// An interrupted run, opened for `keel train --resume`.
+pub struct Resume {
+    dir: RunDirWriter,
+    ckpt: PathBuf,
+    state: RunState,
+    pub data: Dataset,
+}
+
+impl Resume {
+    /// The interrupted run that was writing `target`: its staging directory, verified checkpoint
+    /// and data (which must be what it trained on).
+    pub fn open(target: &Path) -> Result<Self> {
+        let dir = RunDirWriter::reopen(target)?;
+        let ckpt = rundir::existing_dir(&dir.path(rundir::RESUME)).with_context(|| {
+            format!(
+                "{} has no checkpoint yet (the run stopped before its first, at train.checkpoint_every steps): start it again with --force",
+                dir.staging.display()
+            )
+        })?;
+        rundir::verify(&ckpt)
+            .with_context(|| format!("the checkpoint in {} is damaged", ckpt.display()))?;
+        let state: RunState = rundir::read_cbor(&ckpt.join(CKPT_RUN))?;
+        let data = crate::data::load(&state.source, state.config.train.seed)
+            .with_context(|| format!("cannot load the run's data `{}`", state.source))?;
+        if data_crc(&data) != state.data_crc {
+            bail!(
+                "the data `{}` changed since the run started (CRC {:08x}, was {:08x}); a resumed run must see the same rows",
+                state.source,
+                data_crc(&data),
+                state.data_crc
+            );
+        }
+        Ok(Self {
+            dir,
+            ckpt,
+            state,
+            data,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.state.config
+    }
+
+    pub fn recipe(&self) -> &str {
+        &self.state.recipe
+    }
+
+    /// The step the checkpoint holds.
+    pub fn step(&self) -> usize {
+        self.state.step
+    }
+}
+
+/// Continues an interrupted run to the end.
+pub fn resume(
+    r: Resume,
+    device: &Device,
+    progress: bool,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<(PathBuf, Summary)> {
+    let opts = RunOptions {
+        out: r.dir.target.clone(),
+        force: false,
+        recipe: r.state.recipe.clone(),
+        progress,
+        faults: r.state.faults.clone(),
+        stop,
+    };
+    let cfg = r.state.config.clone();
+    let from = Some((r.ckpt.as_path(), &r.state));
+    let result = train_into(&cfg, &r.data, device, &opts, &r.dir, from);
+    finish(r.dir, result)
 }
 
 /// Seed of the fixed latents used for metric snapshots, so successive snapshots are comparable.
@@ -97,16 +230,30 @@ pub fn train(
     opts: &RunOptions,
 ) -> Result<(PathBuf, Summary)> {
     let dir = RunDirWriter::create(&opts.out, opts.force)?;
-    match train_into(cfg, data, device, opts, &dir) {
+    let result = train_into(cfg, data, device, opts, &dir, None);
+    finish(dir, result)
+}
+
+/// Commits a finished run; after a failure keeps a run that has a checkpoint to resume from.
+fn finish(dir: RunDirWriter, result: Result<Summary>) -> Result<(PathBuf, Summary)> {
+    match result {
         Ok(summary) => Ok((dir.commit()?, summary)),
-        Err(e) => {
-            dir.abandon();
-            Err(e)
-        }
+        Err(e) if e.is::<Interrupted>() => Err(e),
+        Err(e) => match rundir::existing_dir(&dir.path(rundir::RESUME)) {
+            Some(_) => Err(e.context(format!(
+                "the run failed; its last checkpoint is intact: fix the cause, then keel train --resume {}",
+                dir.target.display()
+            ))),
+            None => {
+                dir.abandon();
+                Err(e)
+            }
+        },
     }
 }
 
 /// One logged step of the run (rows after a rollback's target are dropped).
+#[derive(Clone, Serialize, Deserialize)]
 struct Row {
     step: usize,
     stats: StepStats,
@@ -155,6 +302,7 @@ fn train_into(
     device: &Device,
     opts: &RunOptions,
     dir: &RunDirWriter,
+    from: Option<(&Path, &RunState)>,
 ) -> Result<Summary> {
     let normalizer = Normalizer::fit_dataset(data);
     let points = normalizer.forward(&data.points);
@@ -202,6 +350,22 @@ fn train_into(
     let mut last = StepStats::default();
     let mut gave_up = None;
     let mut shown_events = 0;
+    let mut seconds_before = 0.0;
+    if let Some((ckpt, st)) = from {
+        trainer.resume_from(&Snapshot::load(&ckpt.join(CKPT_TRAINER), &trainer)?);
+        trainer.cfg = st.current.clone();
+        trainer.faults = st.armed.clone();
+        if let Some(w) = &mut watchdog {
+            w.resume(&ckpt.join(CKPT_WATCH), &trainer)?;
+            shown_events = w.events().len();
+        }
+        history = st.history.clone();
+        latest = st.latest.clone();
+        last = st.last.clone();
+        seconds_before = st.train_seconds;
+        bar.set_position(trainer.step as u64);
+    }
+    let data_crc = data_crc(data);
     let start = Instant::now();
     while trainer.step < cfg.train.steps {
         let stats = trainer.step();
@@ -215,10 +379,10 @@ fn train_into(
         };
         if let Some(w) = &mut watchdog {
             let verdict = w.observe(&mut trainer, &stats, metrics.as_ref())?;
-            for e in &w.events[shown_events..] {
+            for e in &w.events()[shown_events..] {
                 bar.suspend(|| eprintln!("watchdog: {e}"));
             }
-            shown_events = w.events.len();
+            shown_events = w.events().len();
             match verdict {
                 Verdict::Healthy => {}
                 Verdict::RolledBack { to_step } => {
@@ -255,11 +419,11 @@ fn train_into(
                 )
                 .unwrap();
             }
-            if let Some(w) = watchdog.as_ref().filter(|w| !w.events.is_empty()) {
+            if let Some(w) = watchdog.as_ref().filter(|w| !w.events().is_empty()) {
                 write!(
                     msg,
                     "  ⚠ {} events, {} rollbacks",
-                    w.events.len(),
+                    w.events().len(),
                     w.rollbacks()
                 )
                 .unwrap();
@@ -273,8 +437,38 @@ fn train_into(
         }
         bar.inc(1);
         last = stats;
+        let stop = opts
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        let every = cfg.train.checkpoint_every;
+        if stop || (every > 0 && step.is_multiple_of(every) && step < cfg.train.steps) {
+            let state = RunState {
+                config: cfg.clone(),
+                current: trainer.cfg.clone(),
+                recipe: opts.recipe.clone(),
+                source: data.source.clone(),
+                data_crc,
+                faults: opts.faults.clone(),
+                armed: trainer.faults.clone(),
+                step,
+                train_seconds: seconds_before + start.elapsed().as_secs_f64(),
+                history: history.clone(),
+                latest: latest.clone(),
+                last: last.clone(),
+            };
+            save_checkpoint(dir, &trainer, watchdog.as_ref(), &state)?;
+            if stop {
+                bar.finish_and_clear();
+                return Err(Interrupted {
+                    step,
+                    run: opts.out.clone(),
+                }
+                .into());
+            }
+        }
     }
-    let train_seconds = start.elapsed().as_secs_f64();
+    let train_seconds = seconds_before + start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let mut csv = String::from(metrics_header());
     for r in &history {
@@ -376,7 +570,7 @@ fn train_into(
     // Each watchdog event is marked where it fired, labelled with what it did.
     let marks: Vec<(f64, String)> = watchdog
         .iter()
-        .flat_map(|w| &w.events)
+        .flat_map(|w| w.events())
         .map(|e| {
             let to = e.to_step.map_or(String::new(), |t| format!("→{t}"));
             (
@@ -422,6 +616,26 @@ fn train_into(
         &export_generator(&g, &info)?,
     )?;
     Ok(summary)
+}
+
+/// Writes the resumable checkpoint: the trainer, the watchdog and the run's record, as one
+/// directory that replaces the previous one only once complete.
+fn save_checkpoint(
+    dir: &RunDirWriter,
+    trainer: &Trainer,
+    watchdog: Option<&Watchdog>,
+    state: &RunState,
+) -> Result<()> {
+    rundir::replace_dir(&dir.path(rundir::RESUME), |tmp| {
+        trainer.snapshot().save(&tmp.join(CKPT_TRAINER))?;
+        if let Some(w) = watchdog {
+            let d = tmp.join(CKPT_WATCH);
+            std::fs::create_dir_all(&d)?;
+            w.save(&d)?;
+        }
+        rundir::write_cbor(&tmp.join(CKPT_RUN), state)
+    })
+    .context("cannot write the checkpoint")
 }
 
 /// Loads a run's EMA generator and its metadata for sampling.

@@ -183,7 +183,7 @@ fn a_discriminator_that_wins_outright_is_vanishing_and_gets_r1() {
         "patience 3 checks of 10 steps, caught at {step}"
     );
     assert_eq!(v, Verdict::RolledBack { to_step: 250 });
-    let e = w.events.last().unwrap();
+    let e = w.events().last().unwrap();
     assert_eq!(
         (e.finding.kind, e.finding.detector.as_str()),
         (Kind::Vanishing, "d-wins")
@@ -197,7 +197,7 @@ fn a_discriminator_that_wins_outright_is_vanishing_and_gets_r1() {
     let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
     feed(&mut w, &mut t, 300, healthy);
     feed(&mut w, &mut t, 400, wins).expect("vanishing caught");
-    assert_eq!(w.events.last().unwrap().changes, ["penalty.r1 0e0 → 1e-1"]);
+    assert_eq!(w.events().last().unwrap().changes, ["penalty.r1 0e0 → 1e-1"]);
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn swings_that_grow_are_oscillation_and_lower_the_learning_rate() {
     };
     let (_, v) = feed(&mut w, &mut t, 700, swing).expect("oscillation caught");
     assert!(matches!(v, Verdict::RolledBack { .. }));
-    let e = w.events.last().unwrap();
+    let e = w.events().last().unwrap();
     assert_eq!(e.finding.kind, Kind::Oscillation, "{e}");
     assert_eq!(t.cfg.optim.lr_g, 5e-4);
 }
@@ -230,8 +230,8 @@ fn policies_warn_stop_and_give_up_after_max_retries() {
     let (cfg, mut t, points) = trainer(&["watch.policy=warn"]);
     let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
     assert_eq!(feed(&mut w, &mut t, 120, nan), None);
-    assert_eq!(w.events.len(), 1);
-    assert_eq!(w.events[0].action, "warn");
+    assert_eq!(w.events().len(), 1);
+    assert_eq!(w.events()[0].action, "warn");
 
     // stop: the first event ends the run, back at the last trusted state.
     let (cfg, mut t, points) = trainer(&["watch.policy=stop"]);

@@ -2,12 +2,15 @@ use super::device::{training_device, DeviceKind};
 use anyhow::{bail, Context, Result};
 use keel_trainer::config::{ConfigBuilder, TrainConfig, DEFAULT_RECIPE};
 use keel_trainer::data;
+use keel_trainer::data::Dataset;
 use keel_trainer::eval::classifier::Fit;
 use keel_trainer::eval::report::{evaluate, EvalOptions};
-use keel_trainer::run::{train, RunOptions};
+use keel_trainer::run::{resume, train, Resume, RunOptions, Summary};
 use keel_trainer::train::Fault;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -53,6 +56,27 @@ pub struct TrainArgs {
     /// rate). Repeatable. Compare with `--set watch.enabled=false`.
     #[arg(long, value_name = "KIND@STEP")]
     inject: Vec<Fault>,
+    /// Continue an interrupted run (killed, Ctrl-C, out of disk) from its last checkpoint: RUN_DIR
+    /// is the run's --out. It ends as the uninterrupted run would have, bit for bit. Checkpoints
+    /// are written every train.checkpoint_every steps, and on Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+        "recipe", "config", "data", "steps", "seed", "out", "force", "set", "inject"
+    ])]
+    resume: Option<PathBuf>,
+}
+
+/// A flag that Ctrl-C and SIGTERM set (the run checkpoints and stops after its step); a second
+/// Ctrl-C exits at once.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .context("cannot install the signal handler")?;
+        flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
+    }
+    Ok(stop)
 }
 
 /// The layered configuration; `series` adds the recipe's series overlay.
@@ -74,12 +98,36 @@ fn config(a: &TrainArgs, series: bool) -> Result<TrainConfig> {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    let progress = !a.quiet && std::io::stderr().is_terminal();
+    let trained = match &a.resume {
+        Some(run) => {
+            let r = Resume::open(run)?;
+            let device = training_device(a.device)?;
+            eprintln!(
+                "resuming {} ({} on {}) from step {} of {}",
+                run.display(),
+                r.recipe(),
+                r.data.name,
+                r.step(),
+                r.config().train.steps
+            );
+            let (recipe, data) = (r.recipe().to_string(), r.data.clone());
+            let (dir, summary) = resume(r, &device, progress, Some(stop_flag()?))?;
+            (dir, summary, data, recipe)
+        }
+        None => fresh(&a, progress)?,
+    };
+    report(&a, trained)
+}
+
+/// A new run from the command line's recipe, config and data.
+fn fresh(a: &TrainArgs, progress: bool) -> Result<(PathBuf, Summary, Dataset, String)> {
     // The seed picks the draw of a built-in set; whether the data are series picks the overlay.
-    let seed = config(&a, false)?.train.seed;
+    let seed = config(a, false)?.train.seed;
     let dataset = data::load(&a.data, seed)?;
-    let cfg = config(&a, dataset.shape.is_some())?;
+    let cfg = config(a, dataset.shape.is_some())?;
     let device = training_device(a.device)?;
-    let out = a.out.unwrap_or_else(|| {
+    let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "runs/{}-{}-s{}",
             dataset.name, a.recipe, cfg.train.seed
@@ -89,13 +137,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
         out,
         force: a.force,
         recipe: a.recipe.clone(),
-        progress: !a.quiet && std::io::stderr().is_terminal(),
+        progress,
         faults: a.inject.clone(),
+        stop: Some(stop_flag()?),
     };
     let (dir, summary) = train(&cfg, &dataset, &device, &opts)?;
+    Ok((dir, summary, dataset, a.recipe.clone()))
+}
+
+/// What the run made, then the int8 model and the evaluation report.
+fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result<()> {
+    let (dir, summary, dataset, recipe) = trained;
     print!(
         "trained {} on {} for {} steps in {:.1} s",
-        a.recipe, dataset.name, summary.steps, summary.train_seconds
+        recipe, dataset.name, summary.steps, summary.train_seconds
     );
     if let Some(m) = &summary.final_metrics {
         print!(

@@ -3,6 +3,7 @@
 //! gradient ∇ₓ Σ D(x, y) built from graph ops, layer by layer (a vector-Jacobian product), so a
 //! penalty on it trains D's parameters.
 
+use super::ids::{number_params, numbered_state};
 use super::{init_linear, power_iteration, spectral_sigma, Act};
 use crate::config::ModelConfig;
 use burn::module::{Module, Param, RunningState};
@@ -147,7 +148,7 @@ impl Discriminator {
                 device,
             ))
         });
-        Self {
+        let d = Self {
             convs,
             series: if cfg.d_conv > 0 {
                 shape.map_or(Vec::new(), |s| s.to_vec())
@@ -160,7 +161,18 @@ impl Discriminator {
             embed,
             minibatch_std: cfg.d_minibatch_std,
             act: Act::new(cfg.d_activation, cfg.leaky_slope),
+        };
+        d.numbered()
+    }
+
+    /// Deterministic parameter ids (see `ids`).
+    fn numbered(self) -> Self {
+        let base = super::DISCRIMINATOR_IDS;
+        let mut d = number_params(self, base);
+        for (k, u) in d.sn_u.iter_mut().enumerate() {
+            *u = numbered_state(u, base, k);
         }
+        d
     }
 
     /// Effective weights; `power_step` advances the power iteration (once per D update).

@@ -2,6 +2,7 @@
 //! A conditional generator takes its class as a one-hot row concatenated to z: the exported graph
 //! then needs only Concat + MatMul, which every runtime and the int8 firmware handle.
 
+use super::ids::{number_params, numbered_state};
 use super::{init_linear, Act, GenBatchNorm};
 use crate::config::ModelConfig;
 use burn::module::{Module, Param};
@@ -69,7 +70,7 @@ impl Generator {
             d = cfg.g_width;
         }
         let out = init_linear(d, output_dim, rng, device);
-        Self {
+        let g = Self {
             hidden,
             norms,
             noise_scales,
@@ -78,7 +79,19 @@ impl Generator {
             classes,
             output_dim,
             act: Act::new(cfg.g_activation, cfg.leaky_slope),
+        };
+        g.numbered()
+    }
+
+    /// Deterministic parameter ids (see `ids`).
+    fn numbered(self) -> Self {
+        let base = super::GENERATOR_IDS;
+        let mut g = number_params(self, base);
+        for (i, bn) in g.norms.iter_mut().enumerate() {
+            bn.running_mean = numbered_state(&bn.running_mean, base, 2 * i);
+            bn.running_var = numbered_state(&bn.running_var, base, 2 * i + 1);
         }
+        g
     }
 
     /// Size of z alone.

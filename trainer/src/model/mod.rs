@@ -5,6 +5,7 @@ mod activation;
 mod batchnorm;
 mod discriminator;
 pub mod generator;
+mod ids;
 mod init;
 mod spectral;
 
@@ -12,5 +13,6 @@ pub use activation::Act;
 pub use batchnorm::GenBatchNorm;
 pub use discriminator::{DWeights, Discriminator};
 pub use generator::Generator;
+pub use ids::{DISCRIMINATOR_IDS, GENERATOR_IDS};
 pub use init::init_linear;
 pub use spectral::{power_iteration, spectral_sigma};

@@ -9,7 +9,8 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 
-#[derive(Clone)]
+/// Serialisable: a checkpoint carries ADA's probability and its running tally.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Augmenter {
     cfg: AugmentConfig,
     channels: usize,

@@ -3,6 +3,7 @@
 //! reaches its step; a rollback clears what is still active and never re-arms it.
 
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Steps that `lr-spike` lasts, and its factor on both learning rates.
@@ -12,7 +13,7 @@ pub const LR_SPIKE_FACTOR: f64 = 1000.0;
 pub const D_BOOST_UPDATES: usize = 300;
 pub const D_BOOST_LR: f64 = 100.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FaultKind {
     /// Both learning rates × LR_SPIKE_FACTOR for LR_SPIKE_STEPS steps (a bad schedule, a typo).
     LrSpike,
@@ -38,7 +39,7 @@ impl FaultKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     pub kind: FaultKind,
     /// Generator step (0-based: the step that starts at this count) at which it fires.
@@ -79,7 +80,7 @@ impl std::str::FromStr for Fault {
 }
 
 /// The faults of a run and what each has done so far.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Faults {
     pending: Vec<Fault>,
     /// Steps of `lr-spike` still to run.

@@ -63,6 +63,11 @@ struct Reference {
     fake_labels: Vec<usize>,
 }
 
+/// Files of a watchdog's part of a checkpoint.
+const MEMORY: &str = "memory.cbor";
+const CONFIRMED: &str = "confirmed";
+const PENDING: &str = "pending";
+
 /// Seed of the fixed latents of the collapse check.
 const LATENT_SEED_OFFSET: u64 = 20_000;
 /// Healthy checks whose mean |∇G| sets the reference of the vanishing detector.
@@ -74,6 +79,18 @@ pub struct Watchdog {
     dim: usize,
     seed: u64,
     reference: Reference,
+    m: Memory,
+    /// The trusted snapshot (rollbacks go there) and the one waiting to be trusted.
+    confirmed: Snapshot,
+    pending: Option<Snapshot>,
+    log: Option<std::fs::File>,
+    snapshot_dir: Option<PathBuf>,
+}
+
+/// What the watchdog has seen so far: all of it goes into a checkpoint, so a resumed run judges
+/// exactly as an uninterrupted one.
+#[derive(Default, Serialize, Deserialize)]
+struct Memory {
     /// Step figures since the last check.
     recent: Vec<StepStats>,
     grad_d: VecDeque<f64>,
@@ -89,13 +106,12 @@ pub struct Watchdog {
     best_modes: usize,
     /// Consecutive failing checks of vanishing, oscillation, collapse.
     strikes: [usize; 3],
-    confirmed: (Snapshot, [f64; 2]),
-    pending: Option<(Snapshot, [f64; 2])>,
     retries: usize,
     nonfinite_warned: bool,
-    pub events: Vec<Event>,
-    log: Option<std::fs::File>,
-    snapshot_dir: Option<PathBuf>,
+    events: Vec<Event>,
+    /// Parameter norms of the confirmed and the pending snapshot.
+    confirmed_norms: [f64; 2],
+    pending_norms: Option<[f64; 2]>,
 }
 
 impl Watchdog {
@@ -128,31 +144,57 @@ impl Watchdog {
             dim,
             seed: cfg.train.seed + LATENT_SEED_OFFSET,
             reference: reference(reals, labels, dim, w.samples),
-            recent: Vec::new(),
-            grad_d: VecDeque::new(),
-            grad_g: VecDeque::new(),
-            loss_checks: VecDeque::new(),
-            loss_noise: VecDeque::new(),
-            g_grad_healthy: VecDeque::new(),
-            last_coverage: 0.0,
-            best_coverage: 0.0,
-            last_diversity: 0.0,
-            best_diversity: 0.0,
-            best_modes: 0,
-            strikes: [0; 3],
-            confirmed: (trainer.snapshot(), norms(trainer)),
+            m: Memory {
+                confirmed_norms: norms(trainer),
+                ..Memory::default()
+            },
+            confirmed: trainer.snapshot(),
             pending: None,
-            retries: 0,
-            nonfinite_warned: false,
-            events: Vec::new(),
             log,
             snapshot_dir: run_dir.map(|d| d.join(crate::rundir::HEALTHY)),
             cfg: w,
         })
     }
 
+    /// Writes what a resume needs into `dir`: the memory and both snapshots.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        crate::rundir::write_cbor(&dir.join(MEMORY), &self.m)?;
+        self.confirmed.save(&dir.join(CONFIRMED))?;
+        if let Some(p) = &self.pending {
+            p.save(&dir.join(PENDING))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the state `save` wrote (after `new` with the same arguments) and rewrites
+    /// `events.jsonl` to the events it knew, dropping any logged after the checkpoint.
+    pub fn resume(&mut self, dir: &Path, t: &Trainer) -> Result<()> {
+        self.m = crate::rundir::read_cbor(&dir.join(MEMORY))?;
+        self.confirmed = Snapshot::load(&dir.join(CONFIRMED), t)?;
+        self.pending = match self.m.pending_norms {
+            Some(_) => Some(Snapshot::load(&dir.join(PENDING), t)?),
+            None => None,
+        };
+        if let Some(f) = &mut self.log {
+            let mut text = String::new();
+            for e in &self.m.events {
+                text.push_str(&serde_json::to_string(e)?);
+                text.push('\n');
+            }
+            f.set_len(0)?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.flush())
+                .context("cannot write events.jsonl")?;
+        }
+        Ok(())
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.m.events
+    }
+
     pub fn rollbacks(&self) -> usize {
-        self.retries
+        self.m.retries
     }
 
     /// Call after every step with its figures and, when taken, the mode metrics.
@@ -163,19 +205,19 @@ impl Watchdog {
         modes: Option<&ModeMetrics>,
     ) -> Result<Verdict> {
         if let Some(f) = nonfinite(s) {
-            if self.cfg.policy == WatchPolicy::Warn && self.nonfinite_warned {
+            if self.cfg.policy == WatchPolicy::Warn && self.m.nonfinite_warned {
                 return Ok(Verdict::Healthy);
             }
-            self.nonfinite_warned = true;
+            self.m.nonfinite_warned = true;
             return self.act(t, f);
         }
-        self.recent.push(s.clone());
+        self.m.recent.push(s.clone());
         if !t.step.is_multiple_of(self.cfg.every) {
             return Ok(Verdict::Healthy);
         }
         let finding = self.mode_drop(t.step, modes).or_else(|| self.check(t));
-        let g_grad = mean(self.recent.iter().map(|s| s.grad_norm_g));
-        self.recent.clear();
+        let g_grad = mean(self.m.recent.iter().map(|s| s.grad_norm_g));
+        self.m.recent.clear();
         match finding {
             Some(f) => self.act(t, f),
             None => {
@@ -187,7 +229,7 @@ impl Watchdog {
 
     fn mode_drop(&self, step: usize, modes: Option<&ModeMetrics>) -> Option<Finding> {
         let m = modes?;
-        let floor = self.best_modes as f64 * (1.0 - self.cfg.mode_drop);
+        let floor = self.m.best_modes as f64 * (1.0 - self.cfg.mode_drop);
         (step >= self.cfg.warmup && (m.modes as f64) < floor).then(|| Finding {
             kind: Kind::Collapse,
             detector: "modes".into(),
@@ -195,7 +237,7 @@ impl Watchdog {
             threshold: floor,
             detail: format!(
                 "{}/{} modes, down from {}",
-                m.modes, m.total_modes, self.best_modes
+                m.modes, m.total_modes, self.m.best_modes
             ),
         })
     }
@@ -203,12 +245,12 @@ impl Watchdog {
     /// The periodic detectors, in order of urgency.
     fn check(&mut self, t: &Trainer) -> Option<Finding> {
         let c = self.cfg.clone();
-        let gd: Vec<f64> = self.recent.iter().map(|s| s.grad_norm_d).collect();
-        let gg: Vec<f64> = self.recent.iter().map(|s| s.grad_norm_g).collect();
+        let gd: Vec<f64> = self.m.recent.iter().map(|s| s.grad_norm_d).collect();
+        let gg: Vec<f64> = self.m.recent.iter().map(|s| s.grad_norm_g).collect();
         let mut found = None;
         for (name, net, hist, now) in [
-            ("grad-spike-d", "D", &mut self.grad_d, &gd),
-            ("grad-spike-g", "G", &mut self.grad_g, &gg),
+            ("grad-spike-d", "D", &mut self.m.grad_d, &gd),
+            ("grad-spike-g", "G", &mut self.m.grad_g, &gg),
         ] {
             // Norms move by orders of magnitude while a GAN finds its feet: judge spikes against
             // at least half a window of history.
@@ -237,7 +279,7 @@ impl Watchdog {
         }
         let now = norms(t);
         for (i, net) in ["D", "G"].into_iter().enumerate() {
-            let ratio = now[i] / self.confirmed.1[i].max(1e-12);
+            let ratio = now[i] / self.m.confirmed_norms[i].max(1e-12);
             if ratio > c.param_growth {
                 return Some(Finding {
                     kind: Kind::Divergence,
@@ -246,50 +288,51 @@ impl Watchdog {
                     threshold: c.param_growth,
                     detail: format!(
                         "‖θ{net}‖ {:.3e} is {ratio:.1}× its value at step {}",
-                        now[i], self.confirmed.0.step
+                        now[i], self.confirmed.step
                     ),
                 });
             }
         }
 
         // The slow detectors: each needs `patience` failing checks in a row.
-        let acc = mean(self.recent.iter().map(|s| s.d_acc));
+        let acc = mean(self.m.recent.iter().map(|s| s.d_acc));
         let g_grad = mean(gg.iter().copied());
-        let margin = mean(self.recent.iter().map(|s| s.d_real - s.d_fake));
-        let g_ref = median(self.g_grad_healthy.make_contiguous());
+        let margin = mean(self.m.recent.iter().map(|s| s.d_real - s.d_fake));
+        let g_ref = median(self.m.g_grad_healthy.make_contiguous());
         let starved = g_ref > 0.0 && g_grad < c.vanish_grad * g_ref;
         let saturated = self.logit_loss && margin > c.vanish_margin;
         let wins = acc >= c.vanish_acc && (starved || saturated);
 
-        let loss = mean(self.recent.iter().map(|s| s.loss_d));
-        let noise = mean(self.recent.iter().map(|s| (s.loss_d - loss).powi(2))).sqrt();
-        self.loss_checks.push_back(loss);
-        self.loss_noise.push_back(noise);
-        while self.loss_checks.len() > c.window {
-            self.loss_checks.pop_front();
-            self.loss_noise.pop_front();
+        let loss = mean(self.m.recent.iter().map(|s| s.loss_d));
+        let noise = mean(self.m.recent.iter().map(|s| (s.loss_d - loss).powi(2))).sqrt();
+        self.m.loss_checks.push_back(loss);
+        self.m.loss_noise.push_back(noise);
+        while self.m.loss_checks.len() > c.window {
+            self.m.loss_checks.pop_front();
+            self.m.loss_noise.pop_front();
         }
-        let (swing, sustained) = if self.loss_checks.len() == c.window {
-            let noise = mean(self.loss_noise.iter().copied());
-            oscillation(self.loss_checks.make_contiguous(), noise)
+        let (swing, sustained) = if self.m.loss_checks.len() == c.window {
+            let noise = mean(self.m.loss_noise.iter().copied());
+            oscillation(self.m.loss_checks.make_contiguous(), noise)
         } else {
             (0.0, false)
         };
 
         let (cov, div) = self.collapse_signal(t);
-        self.last_coverage = cov;
-        let cov_floor = self.best_coverage * (1.0 - c.coverage_drop);
-        self.last_diversity = div;
+        self.m.last_coverage = cov;
+        let cov_floor = self.m.best_coverage * (1.0 - c.coverage_drop);
+        self.m.last_diversity = div;
         // Both are drops: a generator that has not spread out yet is young, not collapsed.
-        let thin = self.best_diversity >= 2.0 * c.min_diversity && div < c.min_diversity;
-        let collapsed = (self.best_coverage >= c.coverage_min && cov < cov_floor) || thin;
+        let thin = self.m.best_diversity >= 2.0 * c.min_diversity && div < c.min_diversity;
+        let collapsed = (self.m.best_coverage >= c.coverage_min && cov < cov_floor) || thin;
 
         let warm = t.step >= c.warmup;
         let signals = [wins, swing > c.oscillation && sustained, collapsed];
-        for (s, bad) in self.strikes.iter_mut().zip(signals) {
+        for (s, bad) in self.m.strikes.iter_mut().zip(signals) {
             *s = if bad && warm { *s + 1 } else { 0 };
         }
-        let fired = |i: usize| self.strikes[i] >= [c.patience, c.patience, c.collapse_patience][i];
+        let fired =
+            |i: usize| self.m.strikes[i] >= [c.patience, c.patience, c.collapse_patience][i];
         if fired(0) {
             let why = if starved {
                 format!("|∇G| {g_grad:.2e} < {} × {g_ref:.2e}", c.vanish_grad)
@@ -319,7 +362,7 @@ impl Watchdog {
                     cov_floor,
                     format!(
                         "coverage {cov:.3}, best {:.3}{}",
-                        self.best_coverage,
+                        self.m.best_coverage,
                         if self.reference.rows.len() > 1 {
                             " (worst class)"
                         } else {
@@ -369,28 +412,30 @@ impl Watchdog {
     }
 
     fn healthy(&mut self, t: &Trainer, modes: Option<&ModeMetrics>, g_grad: f64) -> Result<()> {
-        self.g_grad_healthy.push_back(g_grad);
-        while self.g_grad_healthy.len() > G_GRAD_MEMORY {
-            self.g_grad_healthy.pop_front();
+        self.m.g_grad_healthy.push_back(g_grad);
+        while self.m.g_grad_healthy.len() > G_GRAD_MEMORY {
+            self.m.g_grad_healthy.pop_front();
         }
-        self.best_coverage = self.best_coverage.max(self.last_coverage);
-        self.best_diversity = self.best_diversity.max(self.last_diversity);
+        self.m.best_coverage = self.m.best_coverage.max(self.m.last_coverage);
+        self.m.best_diversity = self.m.best_diversity.max(self.m.last_diversity);
         if let Some(m) = modes.filter(|m| m.hq_pct >= self.cfg.mode_min_hq) {
-            self.best_modes = self.best_modes.max(m.modes);
+            self.m.best_modes = self.m.best_modes.max(m.modes);
         }
         // A snapshot is trusted once a later check passes with no detector counting strikes: it
         // may hold a fault not yet visible.
-        if self.strikes.iter().any(|&s| s > 0) {
+        if self.m.strikes.iter().any(|&s| s > 0) {
             return Ok(());
         }
         if let Some(p) = self.pending.take() {
             if let Some(dir) = &self.snapshot_dir {
-                p.0.save(dir)?;
+                crate::rundir::replace_dir(dir, |tmp| p.save(tmp))?;
             }
             self.confirmed = p;
+            self.m.confirmed_norms = self.m.pending_norms.take().unwrap_or_default();
         }
         if t.step.is_multiple_of(self.cfg.snapshot_every) {
-            self.pending = Some((t.snapshot(), norms(t)));
+            self.pending = Some(t.snapshot());
+            self.m.pending_norms = Some(norms(t));
         }
         Ok(())
     }
@@ -409,11 +454,11 @@ impl Watchdog {
             action: String::new(),
             to_step: None,
             changes: Vec::new(),
-            retries: self.retries,
+            retries: self.m.retries,
         };
         let verdict = match self.cfg.policy {
             WatchPolicy::Warn => {
-                self.strikes = [0; 3];
+                self.m.strikes = [0; 3];
                 event.action = "warn".into();
                 Verdict::Healthy
             }
@@ -422,22 +467,22 @@ impl Watchdog {
                 self.go_back(t, &mut event);
                 Verdict::GaveUp(format!("stopped at step {step}: {what}"))
             }
-            WatchPolicy::Recover if self.retries >= self.cfg.max_retries => {
+            WatchPolicy::Recover if self.m.retries >= self.cfg.max_retries => {
                 event.action = "give-up".into();
                 self.go_back(t, &mut event);
                 Verdict::GaveUp(format!(
                     "gave up at step {step} after {} rollbacks: {what}",
-                    self.retries
+                    self.m.retries
                 ))
             }
             WatchPolicy::Recover => {
-                self.retries += 1;
-                event.retries = self.retries;
+                self.m.retries += 1;
+                event.retries = self.m.retries;
                 event.action = "rollback".into();
                 self.go_back(t, &mut event);
                 event.changes = remedy(&self.cfg, event.finding.kind, t);
                 Verdict::RolledBack {
-                    to_step: self.confirmed.0.step,
+                    to_step: self.confirmed.step,
                 }
             }
         };
@@ -447,16 +492,17 @@ impl Watchdog {
 
     /// Back to the trusted snapshot, forgetting what was seen since.
     fn go_back(&mut self, t: &mut Trainer, event: &mut Event) {
-        t.restore(&self.confirmed.0, self.retries);
-        event.to_step = Some(self.confirmed.0.step);
+        t.restore(&self.confirmed, self.m.retries);
+        event.to_step = Some(self.confirmed.step);
         self.pending = None;
-        self.recent.clear();
-        self.grad_d.clear();
-        self.grad_g.clear();
-        self.loss_checks.clear();
-        self.loss_noise.clear();
-        self.strikes = [0; 3];
-        self.nonfinite_warned = false;
+        self.m.pending_norms = None;
+        self.m.recent.clear();
+        self.m.grad_d.clear();
+        self.m.grad_g.clear();
+        self.m.loss_checks.clear();
+        self.m.loss_noise.clear();
+        self.m.strikes = [0; 3];
+        self.m.nonfinite_warned = false;
     }
 
     fn record(&mut self, event: Event) -> Result<()> {
@@ -466,22 +512,22 @@ impl Watchdog {
                 .and_then(|_| f.flush())
                 .context("cannot write events.jsonl")?;
         }
-        self.events.push(event);
+        self.m.events.push(event);
         Ok(())
     }
 
     pub fn summary(&self, t: &Trainer, gave_up: Option<&str>) -> WatchSummary {
         let verdict = match gave_up {
             Some(v) => v.to_string(),
-            None if self.events.is_empty() => "healthy".into(),
-            None if self.retries > 0 => "recovered".into(),
+            None if self.m.events.is_empty() => "healthy".into(),
+            None if self.m.retries > 0 => "recovered".into(),
             None => "warned".into(),
         };
         let c = &t.cfg;
         WatchSummary {
             enabled: true,
-            events: self.events.len(),
-            rollbacks: self.retries,
+            events: self.m.events.len(),
+            rollbacks: self.m.retries,
             verdict,
             injected: Vec::new(),
             lr_g: c.optim.lr_g,
