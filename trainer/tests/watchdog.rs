@@ -197,7 +197,10 @@ fn a_discriminator_that_wins_outright_is_vanishing_and_gets_r1() {
     let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
     feed(&mut w, &mut t, 300, healthy);
     feed(&mut w, &mut t, 400, wins).expect("vanishing caught");
-    assert_eq!(w.events().last().unwrap().changes, ["penalty.r1 0e0 → 1e-1"]);
+    assert_eq!(
+        w.events().last().unwrap().changes,
+        ["penalty.r1 0e0 → 1e-1"]
+    );
 }
 
 #[test]
