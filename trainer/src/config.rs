@@ -660,6 +660,27 @@ impl TrainConfig {
         if t.steps == 0 {
             bail!("`train.steps` must be at least 1");
         }
+        // Sizes that allocate: a typo must be an error, not an attempt at terabytes.
+        let bounded = [
+            ("model.latent", m.latent, 4096),
+            ("model.g_width", m.g_width, 8192),
+            ("model.d_width", m.d_width, 8192),
+            ("model.g_depth", m.g_depth, 64),
+            ("model.d_depth", m.d_depth, 64),
+            ("model.d_conv", m.d_conv, 16),
+            ("model.d_conv_channels", m.d_conv_channels, 1024),
+            ("model.d_conv_kernel", m.d_conv_kernel, 255),
+            ("train.batch", t.batch, 65_536),
+            ("train.n_critic", t.n_critic, 100),
+            ("train.eval_samples", t.eval_samples, 1_000_000),
+            ("watch.samples", self.watch.samples, 100_000),
+            ("augment.warp_knots", self.augment.warp_knots, 1024),
+        ];
+        for (k, v, max) in bounded {
+            if v > max {
+                bail!("`{k}` = {v} is more than Keel supports ({max})");
+            }
+        }
         if m.d_conv > 0 && (m.d_conv_channels == 0 || m.d_conv_kernel.is_multiple_of(2)) {
             bail!("`model.d_conv_channels` must be at least 1 and `model.d_conv_kernel` odd");
         }
