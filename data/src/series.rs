@@ -216,6 +216,17 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
 fn read_ts_rows(path: &Path, train: bool) -> Result<(Vec<Row>, (usize, usize))> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot open data file {}", path.display()))?;
+    ts_rows(path, &text, train)
+}
+
+/// The `.ts` text of `path` (named in errors), without looking for a sibling test file.
+pub fn parse_ts(path: &Path, text: &str) -> Result<Dataset> {
+    let (rows, (channels, length)) = ts_rows(path, text, true)?;
+    let names = super::series_columns(channels, length);
+    assemble(path, rows, channels, length, names)
+}
+
+fn ts_rows(path: &Path, text: &str, train: bool) -> Result<(Vec<Row>, (usize, usize))> {
     let mut in_data = false;
     let mut declared: BTreeMap<String, String> = BTreeMap::new();
     let mut shape: Option<(usize, usize)> = None;

@@ -5,13 +5,18 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 pub fn read_csv(path: &Path) -> Result<Dataset> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open data file {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot open data file {}", path.display()))?;
+    parse_csv(path, &bytes)
+}
+
+/// The CSV bytes of `path` (named in errors).
+pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Dataset> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
-        .from_reader(file);
+        .from_reader(bytes);
     let mut dim = 0usize;
     let mut points = Vec::new();
     let mut first = true;

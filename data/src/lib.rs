@@ -8,9 +8,11 @@ mod series;
 pub mod sines;
 
 pub use builtin::{builtin, Mixture, BUILTIN_NAMES};
-pub use csv_table::read_csv;
+pub use csv_table::{parse_csv, read_csv};
 pub use normalize::Normalizer;
-pub use series::{is_series_header, read_series_csv, read_test_file, read_ts};
+pub use series::{
+    is_series_header, parse_series_csv, parse_ts, read_series_csv, read_test_file, read_ts,
+};
 
 use anyhow::Result;
 use std::path::Path;
@@ -93,20 +95,32 @@ fn load_any(spec: &str, seed: u64) -> Result<Dataset> {
     {
         return read_ts(path);
     }
-    let mut head = String::new();
-    use std::io::BufRead;
-    let file = std::fs::File::open(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| anyhow::anyhow!("cannot open data file {}: {e}", path.display()))?;
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        if !line.trim().is_empty() && !line.starts_with('#') {
-            head = line;
-            break;
-        }
+    parse(path, &bytes)
+}
+
+/// A data file's bytes, told apart as `load` does: `.ts` by its extension, a labelled-series CSV by
+/// its header, else an `N × D` table. `path` names the file in errors; nothing else is read.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ts"))
+    {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", path.display()))?;
+        return parse_ts(path, text);
     }
+    let head = bytes
+        .split(|&b| b == b'\n')
+        .map(String::from_utf8_lossy)
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .unwrap_or_default();
     if is_series_header(&head) {
-        read_series_csv(path)
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", path.display()))?;
+        parse_series_csv(path, text)
     } else {
-        read_csv(path)
+        parse_csv(path, bytes)
     }
 }

@@ -7,8 +7,8 @@ use rand_pcg::Pcg64Mcg;
 
 pub const BUILTIN_NAMES: &[&str] = &["ring8", "grid25", "basicmotions", "sines"];
 
-/// BasicMotions (UEA archive), compiled in: see `trainer/data/README.md`.
-const BASICMOTIONS_CSV: &str = include_str!("../../data/basicmotions.csv");
+/// BasicMotions (UEA archive), compiled in: see `data/assets/README.md`.
+const BASICMOTIONS_CSV: &str = include_str!("../assets/basicmotions.csv");
 
 /// PacGAN trains on 100k fixed points.
 const TRAIN_POINTS: usize = 100_000;
