@@ -93,6 +93,7 @@ fn metadata(g: &Generator, info: &ExportInfo) -> Result<Vec<(String, String)>> {
             "keel.producer",
             format!("keel-trainer {}", env!("CARGO_PKG_VERSION")),
         ),
+        ("keel.dependencies", env!("KEEL_DEP_VERSIONS").to_string()),
         ("keel.latent", g.latent().to_string()),
         ("keel.classes", serde_json::to_string(&m.classes)?),
         (

@@ -48,6 +48,9 @@ pub struct GeneratorMeta {
 pub struct Summary {
     pub keel_version: String,
     pub burn_version: String,
+    /// The dependencies that shaped the outputs, with versions (`burn 0.22.1, burn-onnx 0.22.1`).
+    #[serde(default)]
+    pub dependencies: String,
     pub dataset: String,
     pub recipe: String,
     pub seed: u64,
@@ -589,7 +592,8 @@ fn train_into(
 
     let summary = Summary {
         keel_version: env!("CARGO_PKG_VERSION").to_string(),
-        burn_version: "0.22".to_string(),
+        burn_version: dependency_version("burn"),
+        dependencies: env!("KEEL_DEP_VERSIONS").to_string(),
         dataset: data.name.clone(),
         recipe: opts.recipe.clone(),
         seed: cfg.train.seed,
@@ -616,6 +620,15 @@ fn train_into(
         &export_generator(&g, &info)?,
     )?;
     Ok(summary)
+}
+
+/// The version of dependency `name` this binary was built with.
+fn dependency_version(name: &str) -> String {
+    env!("KEEL_DEP_VERSIONS")
+        .split(", ")
+        .find_map(|d| d.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// Writes the resumable checkpoint: the trainer, the watchdog and the run's record, as one

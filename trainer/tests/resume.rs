@@ -259,3 +259,83 @@ fn a_damaged_checkpoint_is_refused_and_kept() {
     let o = keel(&["train", "--resume", out.to_str().unwrap()]);
     assert!(stderr(&o).contains("finished run"), "{}", stderr(&o));
 }
+
+/// `keel ARGS` allowed files of at most `kib` KiB (RLIMIT_FSIZE, SIGXFSZ ignored): writes past it
+/// fail with EFBIG, as on a full disk.
+fn keel_limited(args: &[String], kib: u32) -> std::process::Output {
+    Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f \"$1\"; shift; exec \"$@\"",
+            "_",
+        ])
+        .arg(kib.to_string())
+        .arg(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_full_disk_leaves_no_partial_file_and_the_last_checkpoint_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+
+    // No room for the first checkpoint: an error naming the cause, and nothing left behind.
+    let o = keel_limited(&run_args(&out), 100);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot write the checkpoint") && err.contains("too large"),
+        "{err}"
+    );
+    assert!(listing().is_empty(), "left behind: {:?}", listing());
+
+    // A run with two checkpoints, killed; resumed where the next checkpoint cannot be written.
+    let mut c = spawn(&run_args(&out));
+    assert!(checkpoints_later(&mut c, &out, 2));
+    kill9(c);
+    let before = manifest(&out).unwrap();
+    let o = keel_limited(&resume_args(&out), 100);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("last checkpoint is intact") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(manifest(&out).unwrap(), before, "the checkpoint changed");
+    let partial = staging(&out).join("checkpoint/resume.new");
+    assert!(!partial.exists(), "a half-written checkpoint is left");
+
+    // With room again it finishes.
+    let o = keel(
+        &resume_args(&out)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // An output path that cannot be a directory: a clear error before any training.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = keel(&[
+        "train",
+        "--data",
+        "ring8",
+        "--steps",
+        "10",
+        "--out",
+        file.join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("a-file"), "{}", stderr(&o));
+}

@@ -1,6 +1,6 @@
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use keel_runtime::output::SampleWriter;
+use keel_runtime::output::{Destination, SampleWriter};
 use keel_runtime::{generate, ClassChoice, Generator, Request};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -69,7 +69,37 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     bar.finish_and_clear();
     writer.finish()?;
     if a.out != "-" {
-        eprintln!("wrote {total} samples to {} (seed {})", a.out, a.seed);
+        let record = provenance(&a, &g, total)?;
+        eprintln!(
+            "wrote {total} samples to {} (seed {}; provenance {})",
+            a.out, a.seed, record
+        );
     }
     Ok(())
+}
+
+/// Writes `OUT.provenance.json` beside the samples: what made them (model, its training run, seed,
+/// request, versions), so a data file can be traced and regenerated bit for bit.
+fn provenance(a: &GenerateArgs, g: &Generator, total: usize) -> Result<String> {
+    let model = std::fs::read(&a.model)?;
+    let m = &g.meta;
+    let record = serde_json::json!({
+        "producer": format!("keel-run {}", env!("CARGO_PKG_VERSION")),
+        "dependencies": env!("KEEL_DEP_VERSIONS"),
+        "model": std::fs::canonicalize(&a.model)?.display().to_string(),
+        "model_crc32": format!("{:08x}", keel_firmware::kq8::CRC32.checksum(&model)),
+        "model_producer": m.producer,
+        "dataset": m.dataset, "recipe": m.recipe, "train_seed": m.seed, "step": m.step,
+        "seed": a.seed, "n": a.n, "class": a.class, "batch": a.batch, "samples": total,
+        "command": format!(
+            "keel-run generate {} --n {} --class {} --seed {} --batch {} --out {}",
+            a.model.display(), a.n, a.class, a.seed, a.batch, a.out
+        ),
+    });
+    let path = std::path::Path::new(&a.out).with_extension("provenance.json");
+    let name = path.display().to_string();
+    let mut d = Destination::open(&name)?;
+    d.write_bytes(serde_json::to_string_pretty(&record)?.as_bytes())?;
+    d.finish()?;
+    Ok(name)
 }

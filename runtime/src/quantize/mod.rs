@@ -106,7 +106,9 @@ pub fn quantize_generator(g: &Generator, opt: &Options) -> Result<(Vec<u8>, Repo
 
     let provenance = serde_json::json!({
         "producer": format!("keel-run {}", env!("CARGO_PKG_VERSION")),
+        "dependencies": env!("KEEL_DEP_VERSIONS"),
         "source": g.path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        "source_producer": meta.producer,
         "dataset": meta.dataset, "recipe": meta.recipe, "train_seed": meta.seed, "step": meta.step,
         "classes": meta.classes, "columns": meta.column_names(),
         "calibration": { "per_class": opt.calib, "seed": opt.seed },
