@@ -174,7 +174,22 @@ fn npy_output_has_a_valid_header_and_the_csv_values() {
         .collect();
     let from_csv = csv_values(&generated(&m, "10", "0"));
     assert_eq!(values, from_csv);
-    assert_files(dir.path(), &["s.npy"]);
+    // Beside the samples, what made them: model, seed, request and versions.
+    assert_files(dir.path(), &["s.npy", "s.provenance.json"]);
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.provenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(p["seed"], 0);
+    assert_eq!(p["n"], 10);
+    assert!(p["dependencies"]
+        .as_str()
+        .unwrap()
+        .contains("tract-onnx 0.23"));
+    assert!(p["model_producer"]
+        .as_str()
+        .unwrap()
+        .starts_with("keel-trainer"));
+    assert_eq!(p["model_crc32"].as_str().unwrap().len(), 8);
 }
 
 #[test]
