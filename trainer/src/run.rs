@@ -240,7 +240,14 @@ pub fn train(
 /// Commits a finished run; after a failure keeps a run that has a checkpoint to resume from.
 fn finish(dir: RunDirWriter, result: Result<Summary>) -> Result<(PathBuf, Summary)> {
     match result {
-        Ok(summary) => Ok((dir.commit()?, summary)),
+        Ok(summary) => {
+            let run = dir.commit()?;
+            // A finished run has nothing to resume: its checkpoint would only take space.
+            for d in ["", ".old", ".new"] {
+                let _ = std::fs::remove_dir_all(run.join(format!("{}{d}", rundir::RESUME)));
+            }
+            Ok((run, summary))
+        }
         Err(e) if e.is::<Interrupted>() => Err(e),
         Err(e) => match rundir::existing_dir(&dir.path(rundir::RESUME)) {
             Some(_) => Err(e.context(format!(
