@@ -1,5 +1,6 @@
 //! Keel's trainer: class-conditional GANs on burn with the stability toolkit GAN practice relies on.
 
+pub mod checkpoint;
 pub mod config;
 /// The data readers live in their own crate (no burn: fuzzing them builds in seconds).
 pub use keel_data as data;

@@ -1,6 +1,8 @@
 //! `keel train`: a whole run from a resolved config and a dataset to a finished run directory.
 //! Files are written into the staging directory; its rename into place is the commit.
 
+pub use crate::checkpoint::Resume;
+use crate::checkpoint::{self, RunState};
 use crate::config::TrainConfig;
 use crate::data::{Dataset, Mixture, Normalizer};
 use crate::eval::{mode_metrics, plot, ModeMetrics};
@@ -8,9 +10,9 @@ use crate::export::{export_generator, ExportInfo};
 use crate::model::Generator;
 use crate::rundir::{self, write_atomic, RunDirWriter};
 use crate::sample::sample;
-use crate::train::{save_module, Fault, Faults, Snapshot, StepStats, TrainData, Trainer};
+use crate::train::{save_module, Fault, Faults, StepStats, TrainData, Trainer};
 use crate::watch::{Verdict, WatchSummary, Watchdog};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -114,94 +116,6 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// A checkpoint's record of the run itself (the trainer and watchdog have their own files).
-#[derive(Serialize, Deserialize)]
-struct RunState {
-    /// The configuration the run started with (it rebuilds the trainer), and the one it runs with
-    /// now (the watchdog's remedies change it).
-    config: TrainConfig,
-    current: TrainConfig,
-    recipe: String,
-    /// `--data` and a CRC of the rows it gave: a resume refuses data that changed.
-    source: String,
-    data_crc: u32,
-    /// Faults as given, and what is still armed.
-    faults: Vec<Fault>,
-    armed: Faults,
-    /// The trainer's step.
-    step: usize,
-    train_seconds: f64,
-    history: Vec<Row>,
-    latest: Option<ModeMetrics>,
-    last: StepStats,
-}
-
-/// Files of a checkpoint (`RUN/checkpoint/resume/`).
-const CKPT_RUN: &str = "run.cbor";
-const CKPT_TRAINER: &str = "trainer";
-const CKPT_WATCH: &str = "watch";
-
-/// CRC-32 of a dataset's rows and labels.
-fn data_crc(d: &Dataset) -> u32 {
-    let mut bytes: Vec<u8> = d.points.iter().flat_map(|v| v.to_le_bytes()).collect();
-    bytes.extend(d.labels.iter().flat_map(|&l| (l as u64).to_le_bytes()));
-    rundir::crc32(&bytes)
-}
-
-/// An interrupted run, opened for `keel train --resume`.
-pub struct Resume {
-    dir: RunDirWriter,
-    ckpt: PathBuf,
-    state: RunState,
-    pub data: Dataset,
-}
-
-impl Resume {
-    /// The interrupted run that was writing `target`: its staging directory, verified checkpoint
-    /// and data (which must be what it trained on).
-    pub fn open(target: &Path) -> Result<Self> {
-        let dir = RunDirWriter::reopen(target)?;
-        let ckpt = rundir::existing_dir(&dir.path(rundir::RESUME)).with_context(|| {
-            format!(
-                "{} has no checkpoint yet (the run stopped before its first, at train.checkpoint_every steps): start it again with --force",
-                dir.staging.display()
-            )
-        })?;
-        rundir::verify(&ckpt)
-            .with_context(|| format!("the checkpoint in {} is damaged", ckpt.display()))?;
-        let state: RunState = rundir::read_cbor(&ckpt.join(CKPT_RUN))?;
-        let data = crate::data::load(&state.source, state.config.train.seed)
-            .with_context(|| format!("cannot load the run's data `{}`", state.source))?;
-        if data_crc(&data) != state.data_crc {
-            bail!(
-                "the data `{}` changed since the run started (CRC {:08x}, was {:08x}); a resumed run must see the same rows",
-                state.source,
-                data_crc(&data),
-                state.data_crc
-            );
-        }
-        Ok(Self {
-            dir,
-            ckpt,
-            state,
-            data,
-        })
-    }
-
-    pub fn config(&self) -> &TrainConfig {
-        &self.state.config
-    }
-
-    pub fn recipe(&self) -> &str {
-        &self.state.recipe
-    }
-
-    /// The step the checkpoint holds.
-    pub fn step(&self) -> usize {
-        self.state.step
-    }
-}
-
 /// Continues an interrupted run to the end.
 pub fn resume(
     r: Resume,
@@ -264,7 +178,7 @@ fn finish(dir: RunDirWriter, result: Result<Summary>) -> Result<(PathBuf, Summar
 
 /// One logged step of the run (rows after a rollback's target are dropped).
 #[derive(Clone, Serialize, Deserialize)]
-struct Row {
+pub(crate) struct Row {
     step: usize,
     stats: StepStats,
     metrics: Option<ModeMetrics>,
@@ -362,20 +276,15 @@ fn train_into(
     let mut shown_events = 0;
     let mut seconds_before = 0.0;
     if let Some((ckpt, st)) = from {
-        trainer.resume_from(&Snapshot::load(&ckpt.join(CKPT_TRAINER), &trainer)?);
-        trainer.cfg = st.current.clone();
-        trainer.faults = st.armed.clone();
-        if let Some(w) = &mut watchdog {
-            w.resume(&ckpt.join(CKPT_WATCH), &trainer)?;
-            shown_events = w.events().len();
-        }
+        checkpoint::restore(ckpt, st, &mut trainer, watchdog.as_mut())?;
+        shown_events = watchdog.as_ref().map_or(0, |w| w.events().len());
         history = st.history.clone();
         latest = st.latest.clone();
         last = st.last.clone();
         seconds_before = st.train_seconds;
         bar.set_position(trainer.step as u64);
     }
-    let data_crc = data_crc(data);
+    let data_crc = checkpoint::data_crc(data);
     let start = Instant::now();
     while trainer.step < cfg.train.steps {
         let stats = trainer.step();
@@ -467,7 +376,7 @@ fn train_into(
                 latest: latest.clone(),
                 last: last.clone(),
             };
-            save_checkpoint(dir, &trainer, watchdog.as_ref(), &state)?;
+            checkpoint::save(dir, &trainer, watchdog.as_ref(), &state)?;
             if stop {
                 bar.finish_and_clear();
                 return Err(Interrupted {
@@ -636,26 +545,6 @@ fn dependency_version(name: &str) -> String {
         .find_map(|d| d.strip_prefix(name)?.strip_prefix(' '))
         .unwrap_or("unknown")
         .to_string()
-}
-
-/// Writes the resumable checkpoint: the trainer, the watchdog and the run's record, as one
-/// directory that replaces the previous one only once complete.
-fn save_checkpoint(
-    dir: &RunDirWriter,
-    trainer: &Trainer,
-    watchdog: Option<&Watchdog>,
-    state: &RunState,
-) -> Result<()> {
-    rundir::replace_dir(&dir.path(rundir::RESUME), |tmp| {
-        trainer.snapshot().save(&tmp.join(CKPT_TRAINER))?;
-        if let Some(w) = watchdog {
-            let d = tmp.join(CKPT_WATCH);
-            std::fs::create_dir_all(&d)?;
-            w.save(&d)?;
-        }
-        rundir::write_cbor(&tmp.join(CKPT_RUN), state)
-    })
-    .context("cannot write the checkpoint")
 }
 
 /// Loads a run's EMA generator and its metadata for sampling.
