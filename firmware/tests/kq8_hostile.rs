@@ -4,8 +4,11 @@
 //! reads out of bounds. Runs under Miri too (`cargo +nightly miri test -p keel-firmware --test
 //! kq8_hostile`), with fewer cases.
 
+#[path = "common/exercise.rs"]
+mod exercise;
+
+use exercise::exercise_kq8 as exercise;
 use keel_firmware::kq8::{self, HEADER_SIZE, LAYER_ENTRY_SIZE};
-use keel_firmware::{Arena, Kernel, Model};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -25,34 +28,6 @@ fn reseal(b: &mut [u8]) {
     let body = b.len() - 4;
     let crc = kq8::CRC32.checksum(&b[..body]);
     b[body..].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Parses and, when accepted, uses everything: every layer, the tables, one sample per class.
-fn exercise(bytes: &[u8]) -> bool {
-    let Ok(m) = Model::parse(bytes) else {
-        return false;
-    };
-    for i in 0..m.header.layer_count {
-        let _ = m.layer(i);
-    }
-    let _ = (m.cdf(0), m.cdf(kq8::CDF_ENTRIES - 1), m.meta());
-    for c in 0..usize::from(m.header.channels) {
-        let _ = (m.denorm(c), m.to_real(c, -128));
-    }
-    let (mut a, mut b, mut x) = (
-        vec![0i8; m.max_width],
-        vec![0i8; m.max_width],
-        vec![0u32; m.max_in / 2],
-    );
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x,
-    };
-    for class in 0..m.header.classes.clamp(1, 3) {
-        let _ = m.generate(class, 1, 2, &mut arena, Kernel::Scalar);
-    }
-    true
 }
 
 #[test]

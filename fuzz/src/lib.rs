@@ -1,38 +1,10 @@
 //! What the fuzz targets share: using a parsed model or dataset the way Keel does, so a reader
 //! that accepts a lie fails here (a panic is a crash libFuzzer reports).
 
-use keel_firmware::{Arena, Kernel, Model};
-
-/// Parses a `.kq8` and, when accepted, reads every layer and table and runs one sample per class.
-pub fn exercise_kq8(bytes: &[u8]) {
-    let Ok(m) = Model::parse(bytes) else {
-        return;
-    };
-    for i in 0..m.header.layer_count {
-        let _ = m.layer(i);
-    }
-    let _ = (
-        m.cdf(0),
-        m.cdf(keel_firmware::kq8::CDF_ENTRIES - 1),
-        m.meta(),
-    );
-    for c in 0..usize::from(m.header.channels) {
-        let _ = (m.denorm(c), m.to_real(c, -128));
-    }
-    let (mut a, mut b, mut x) = (
-        vec![0i8; m.max_width],
-        vec![0i8; m.max_width],
-        vec![0u32; m.max_in / 2],
-    );
-    let mut arena = Arena {
-        a: &mut a,
-        b: &mut b,
-        x16: &mut x,
-    };
-    for class in 0..m.header.classes.clamp(1, 3) {
-        let _ = m.generate(class, 1, 2, &mut arena, Kernel::Scalar);
-    }
-}
+// One definition of "use a parsed model" for the fuzzers and the firmware's hostile-input tests.
+#[path = "../../firmware/tests/common/exercise.rs"]
+mod exercise;
+pub use exercise::exercise_kq8;
 
 /// A dataset a reader accepted must be consistent: rows × dim values, one label per row, labels
 /// that name classes, finite values, a shape that matches.

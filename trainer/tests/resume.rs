@@ -34,6 +34,11 @@ fn run_args(out: &Path) -> Vec<String> {
     .collect()
 }
 
+/// `keel ARGS` to the end.
+fn keel_with(args: &[String]) -> std::process::Output {
+    keel(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn spawn(args: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(args)
@@ -126,12 +131,7 @@ fn same_files(a: &Path, b: &Path) {
 fn killed_and_resumed_runs_end_bit_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let reference = tmp.path().join("reference");
-    let o = keel(
-        &run_args(&reference)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let o = keel_with(&run_args(&reference));
     assert!(o.status.success(), "{}", stderr(&o));
     let events = std::fs::read_to_string(reference.join("events.jsonl")).unwrap();
     assert!(
@@ -173,12 +173,7 @@ fn killed_and_resumed_runs_end_bit_identical() {
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("keel train --resume"), "{}", stderr(&o));
     // 5. To the end.
-    let o = keel(
-        &resume_args(&out)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let o = keel_with(&resume_args(&out));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !staging(&out).exists(),
@@ -210,7 +205,7 @@ fn a_damaged_checkpoint_is_refused_and_kept() {
 
     // Starting the run afresh over the interrupted one needs --force.
     let args = run_args(&out);
-    let o = keel(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = keel_with(&args);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
 
@@ -316,12 +311,7 @@ fn a_full_disk_leaves_no_partial_file_and_the_last_checkpoint_intact() {
     assert!(!partial.exists(), "a half-written checkpoint is left");
 
     // With room again it finishes.
-    let o = keel(
-        &resume_args(&out)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let o = keel_with(&resume_args(&out));
     assert!(o.status.success(), "{}", stderr(&o));
 
     // An output path that cannot be a directory: a clear error before any training.
