@@ -238,70 +238,10 @@ fn ts_rows(path: &Path, text: &str, train: bool) -> Result<(Vec<Row>, (usize, us
             continue;
         }
         if !in_data {
-            let Some(tag) = l.strip_prefix('@') else {
-                bail!(
-                    "{}:{line}: expected an `@` header line or `@data` before the data",
-                    path.display()
-                );
-            };
-            let (key, value) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
-            let key = key.to_ascii_lowercase();
-            if key == "data" {
-                in_data = true;
-                if declared
-                    .get("classlabel")
-                    .is_some_and(|v| v.starts_with("false"))
-                {
-                    bail!(
-                        "{}:{line}: `@classLabel false`: Keel trains class-conditional models and needs labelled series",
-                        path.display()
-                    );
-                }
-                if declared.get("equallength").is_some_and(|v| v == "false") {
-                    bail!(
-                        "{}:{line}: `@equalLength false`: Keel needs series of equal length (resample them first)",
-                        path.display()
-                    );
-                }
-            } else {
-                declared.insert(key, value.trim().to_ascii_lowercase());
-            }
+            in_data = ts_header_line(path, line, l, &mut declared)?;
             continue;
         }
-        let parts: Vec<&str> = l.split(':').collect();
-        if parts.len() < 2 {
-            bail!(
-                "{}:{line}: a data line is `dim0:dim1:…:label`; this one has no label",
-                path.display()
-            );
-        }
-        let (dims, label) = parts.split_at(parts.len() - 1);
-        let label = label[0].trim().to_string();
-        if label.is_empty() {
-            bail!("{}:{line}: field `label` is empty", path.display());
-        }
-        let len0 = dims[0].split(',').count();
-        let mut values = Vec::with_capacity(dims.len() * len0);
-        for (c, d) in dims.iter().enumerate() {
-            let fields: Vec<&str> = d.split(',').collect();
-            if fields.len() != len0 {
-                bail!(
-                    "{}:{line}: dimension {c} has {} values, dimension 0 has {len0}: series of unequal length",
-                    path.display(),
-                    fields.len()
-                );
-            }
-            for (t, f) in fields.iter().enumerate() {
-                if f.trim() == "?" {
-                    bail!(
-                        "{}:{line}: field `c{c}_t{t}`: missing value `?` (Keel needs complete series)",
-                        path.display()
-                    );
-                }
-                values.push(number(path, line, &format!("c{c}_t{t}"), f)?);
-            }
-        }
-        let s = (dims.len(), len0);
+        let (row, s) = ts_data_line(path, line, l, train)?;
         match shape {
             None => shape = Some(s),
             Some(prev) if prev != s => bail!(
@@ -314,12 +254,7 @@ fn ts_rows(path: &Path, text: &str, train: bool) -> Result<(Vec<Row>, (usize, us
             ),
             _ => {}
         }
-        rows.push(Row {
-            train,
-            label,
-            values,
-            line,
-        });
+        rows.push(row);
     }
     if !in_data {
         bail!("{}: no `@data` line: not a .ts file", path.display());
@@ -328,6 +263,89 @@ fn ts_rows(path: &Path, text: &str, train: bool) -> Result<(Vec<Row>, (usize, us
         bail!("{}: no data after @data", path.display());
     };
     Ok((rows, shape))
+}
+
+/// One `@key value` line before the data, recorded in `declared`; true at `@data`, after checking
+/// that the declared series are labelled and of equal length.
+fn ts_header_line(
+    path: &Path,
+    line: u64,
+    l: &str,
+    declared: &mut BTreeMap<String, String>,
+) -> Result<bool> {
+    let Some(tag) = l.strip_prefix('@') else {
+        bail!(
+            "{}:{line}: expected an `@` header line or `@data` before the data",
+            path.display()
+        );
+    };
+    let (key, value) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
+    let key = key.to_ascii_lowercase();
+    if key != "data" {
+        declared.insert(key, value.trim().to_ascii_lowercase());
+        return Ok(false);
+    }
+    if declared
+        .get("classlabel")
+        .is_some_and(|v| v.starts_with("false"))
+    {
+        bail!(
+            "{}:{line}: `@classLabel false`: Keel trains class-conditional models and needs labelled series",
+            path.display()
+        );
+    }
+    if declared.get("equallength").is_some_and(|v| v == "false") {
+        bail!(
+            "{}:{line}: `@equalLength false`: Keel needs series of equal length (resample them first)",
+            path.display()
+        );
+    }
+    Ok(true)
+}
+
+/// One data line `dim0:dim1:…:label` (comma-separated values per dimension) and its
+/// (dimensions, length).
+fn ts_data_line(path: &Path, line: u64, l: &str, train: bool) -> Result<(Row, (usize, usize))> {
+    let parts: Vec<&str> = l.split(':').collect();
+    if parts.len() < 2 {
+        bail!(
+            "{}:{line}: a data line is `dim0:dim1:…:label`; this one has no label",
+            path.display()
+        );
+    }
+    let (dims, label) = parts.split_at(parts.len() - 1);
+    let label = label[0].trim().to_string();
+    if label.is_empty() {
+        bail!("{}:{line}: field `label` is empty", path.display());
+    }
+    let len0 = dims[0].split(',').count();
+    let mut values = Vec::with_capacity(dims.len() * len0);
+    for (c, d) in dims.iter().enumerate() {
+        let fields: Vec<&str> = d.split(',').collect();
+        if fields.len() != len0 {
+            bail!(
+                "{}:{line}: dimension {c} has {} values, dimension 0 has {len0}: series of unequal length",
+                path.display(),
+                fields.len()
+            );
+        }
+        for (t, f) in fields.iter().enumerate() {
+            if f.trim() == "?" {
+                bail!(
+                    "{}:{line}: field `c{c}_t{t}`: missing value `?` (Keel needs complete series)",
+                    path.display()
+                );
+            }
+            values.push(number(path, line, &format!("c{c}_t{t}"), f)?);
+        }
+    }
+    let row = Row {
+        train,
+        label,
+        values,
+        line,
+    };
+    Ok((row, (dims.len(), len0)))
 }
 
 /// Turns rows into a dataset: classes in order of first appearance in training rows, every class

@@ -5,9 +5,9 @@
 use crate::generate::Chunk;
 use crate::meta::Metadata;
 use anyhow::{bail, Context, Result};
+use keel_contract::AtomicFile;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use tempfile::NamedTempFile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -29,10 +29,7 @@ impl Format {
 /// A destination that appears complete or not at all (stdout streams as it goes).
 pub enum Destination {
     Stdout(BufWriter<std::io::Stdout>),
-    File {
-        path: PathBuf,
-        tmp: BufWriter<NamedTempFile>,
-    },
+    File(AtomicFile),
 }
 
 impl Destination {
@@ -45,21 +42,14 @@ impl Destination {
         if path.is_dir() {
             bail!("--out {out}: is a directory; give a file name such as {out}/samples.csv");
         }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut b = tempfile::Builder::new();
-        // Outputs are readable by others like any file (tempfile's default is 0600).
-        #[cfg(unix)]
-        b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let tmp = b
-            .tempfile_in(&dir)
-            .with_context(|| format!("--out {out}: cannot write in {}", dir.display()))?;
-        Ok(Destination::File {
-            path,
-            tmp: BufWriter::new(tmp),
-        })
+        let file = AtomicFile::create(&path).with_context(|| {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            format!(
+                "--out {out}: cannot write in {}",
+                dir.unwrap_or(Path::new(".")).display()
+            )
+        })?;
+        Ok(Destination::File(file))
     }
 
     /// Writes bytes as they are (a binary file such as a `.kq8`).
@@ -73,14 +63,14 @@ impl Destination {
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Destination::Stdout(w) => w,
-            Destination::File { tmp, .. } => tmp,
+            Destination::File(f) => f,
         }
     }
 
     fn name(&self) -> String {
         match self {
             Destination::Stdout(_) => "stdout".into(),
-            Destination::File { path, .. } => path.display().to_string(),
+            Destination::File(f) => f.path().display().to_string(),
         }
     }
 
@@ -88,18 +78,7 @@ impl Destination {
     pub fn finish(self) -> Result<()> {
         match self {
             Destination::Stdout(mut w) => w.flush().context("cannot write to stdout"),
-            Destination::File { path, tmp } => {
-                let tmp = tmp
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                tmp.as_file()
-                    .sync_all()
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                tmp.persist(&path)
-                    .with_context(|| format!("cannot move the output into {}", path.display()))?;
-                Ok(())
-            }
+            Destination::File(f) => f.commit(),
         }
     }
 }

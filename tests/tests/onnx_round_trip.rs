@@ -6,8 +6,8 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use keel_runtime::generate::latent;
+use keel_trainer::artifacts::load_generator;
 use keel_trainer::model::generator::GenMode;
-use keel_trainer::run::load_generator;
 use std::path::{Path, PathBuf};
 
 #[allow(dead_code, clippy::all)]

@@ -3,10 +3,10 @@
 //! sealed directory that replaces the previous one only once complete. `keel train --resume` reads
 //! it back and the run goes on exactly as if never stopped.
 
+use crate::artifacts::Row;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::eval::ModeMetrics;
-use crate::run::Row;
 use crate::rundir::{self, RunDirWriter};
 use crate::train::{Fault, Faults, Snapshot, StepStats, Trainer};
 use crate::watch::Watchdog;

@@ -2,33 +2,22 @@
 //! user of the file needs. burn-onnx writes the graph; we rename its inputs and outputs to stable names
 //! and add `metadata_props` by re-encoding the model proto.
 
+use crate::artifacts::{load_generator, GeneratorMeta, Summary, ONNX_FILE};
 use crate::config::TrainConfig;
 use crate::model::generator::GenMode;
 use crate::model::Generator;
-use crate::run::{load_generator, GeneratorMeta, Summary};
-use crate::rundir::{self, write_atomic};
+use crate::rundir::write_atomic;
 use anyhow::{anyhow, bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
+use keel_contract::onnx::{Denorm, Metadata, Modes};
 use protobuf::Message;
 use rand::SeedableRng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Version of the contract below (names, metadata keys, their meaning). Readers refuse newer ones.
-pub const FORMAT_VERSION: u32 = 1;
-/// Latent input `[N, latent]`, float32, drawn from N(0, I).
-pub const INPUT_Z: &str = "z";
-/// Class input of a conditional generator: `[N, classes]` float32 one-hot rows.
-pub const INPUT_CLASS: &str = "class";
-/// Output `[N, …output_shape]` in the model's normalised space (de-normalise with `keel.denorm`); a series
-/// generator gives its `[C, T]` sample flat, `[N, C·T]` channel-major.
-pub const OUTPUT: &str = "x";
-/// The symbolic batch axis.
-pub const BATCH_AXIS: &str = "batch";
-/// File name of the export inside a run directory.
-pub const ONNX_FILE: &str = "generator.onnx";
+pub use keel_contract::onnx::{BATCH_AXIS, FORMAT_VERSION, INPUT_CLASS, INPUT_Z, OUTPUT};
 
 /// Everything the metadata says besides the graph itself.
 pub struct ExportInfo<'a> {
@@ -80,47 +69,40 @@ pub fn export_generator(g: &Generator, info: &ExportInfo) -> Result<Vec<u8>> {
     if g.classes > 0 {
         input_names.push(INPUT_CLASS);
     }
-    finish_proto(onnx.as_bytes(), &input_names, &metadata(g, info)?)
+    finish_proto(onnx.as_bytes(), &input_names, &metadata(g, info).to_props())
 }
 
-/// The `metadata_props` of a Keel generator, all values strings (JSON where structured).
-fn metadata(g: &Generator, info: &ExportInfo) -> Result<Vec<(String, String)>> {
+/// The `keel.*` metadata of `g` (the contract's one writer is `Metadata::to_props`).
+fn metadata(g: &Generator, info: &ExportInfo) -> Metadata {
     let m = info.meta;
-    let denorm = serde_json::json!({ "kind": "mean_std", "mean": m.normalizer.mean, "std": m.normalizer.std });
-    let pairs = [
-        ("keel.format_version", FORMAT_VERSION.to_string()),
-        (
-            "keel.producer",
-            format!("keel-trainer {}", env!("CARGO_PKG_VERSION")),
-        ),
-        ("keel.dependencies", env!("KEEL_DEP_VERSIONS").to_string()),
-        ("keel.latent", g.latent().to_string()),
-        ("keel.classes", serde_json::to_string(&m.classes)?),
-        (
-            "keel.output_shape",
-            match m.shape {
-                Some(s) => serde_json::to_string(&s)?,
-                None => serde_json::to_string(&[m.output_dim])?,
-            },
-        ),
-        ("keel.columns", serde_json::to_string(&m.columns)?),
-        ("keel.denorm", denorm.to_string()),
-        ("keel.dataset", m.dataset.clone()),
-        ("keel.recipe", info.recipe.to_string()),
-        ("keel.seed", m.seed.to_string()),
-        ("keel.step", m.step.to_string()),
-        ("keel.metrics", info.metrics.to_string()),
-        ("keel.config", info.config.to_toml()),
-    ];
-    let mut props: Vec<(String, String)> =
-        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    // Where the dataset knows its modes, a runtime can score samples the way training did
-    // (keel-run quantize compares int8 against float with it).
-    if let Some(mix) = crate::data::Mixture::named(&m.dataset) {
-        let modes = serde_json::json!({ "centres": mix.centres, "std": mix.std });
-        props.push(("keel.modes".to_string(), modes.to_string()));
+    Metadata {
+        format_version: FORMAT_VERSION,
+        producer: format!("keel-trainer {}", env!("CARGO_PKG_VERSION")),
+        dependencies: env!("KEEL_DEP_VERSIONS").to_string(),
+        latent: g.latent(),
+        classes: m.classes.clone(),
+        output_shape: match m.shape {
+            Some(s) => s.to_vec(),
+            None => vec![m.output_dim],
+        },
+        columns: m.columns.clone(),
+        denorm: Denorm::MeanStd {
+            mean: m.normalizer.mean.clone(),
+            std: m.normalizer.std.clone(),
+        },
+        dataset: m.dataset.clone(),
+        recipe: info.recipe.to_string(),
+        seed: m.seed,
+        step: m.step as u64,
+        metrics: info.metrics.clone(),
+        config: info.config.to_toml(),
+        // Where the dataset knows its modes, a runtime can score samples the way training did.
+        modes: crate::data::Mixture::named(&m.dataset).map(|mix| Modes {
+            centres: mix.centres,
+            std: mix.std,
+        }),
+        all: Default::default(),
     }
-    Ok(props)
 }
 
 /// Renames the graph inputs (in order) and the single output, and sets the metadata.
@@ -187,12 +169,7 @@ fn finish_proto(bytes: &[u8], inputs: &[&str], props: &[(String, String)]) -> Re
 pub fn export_run(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
     let device = Device::flex();
     let (config, meta, g) = load_generator(run, &device)?;
-    let summary_path = run.join(rundir::SUMMARY);
-    let summary: Summary = serde_json::from_str(
-        &std::fs::read_to_string(&summary_path)
-            .with_context(|| format!("cannot read {}", summary_path.display()))?,
-    )
-    .with_context(|| format!("{} is not valid", summary_path.display()))?;
+    let summary = Summary::read(run)?;
     let info = ExportInfo {
         meta: &meta,
         config: &config,

@@ -1,5 +1,6 @@
 //! Keel's trainer: class-conditional GANs on burn with the stability toolkit GAN practice relies on.
 
+pub mod artifacts;
 pub mod checkpoint;
 pub mod config;
 /// The data readers live in their own crate (no burn: fuzzing them builds in seconds).
@@ -8,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod model;
 pub mod objective;
+pub mod report;
 pub mod run;
 pub mod rundir;
 pub mod sample;

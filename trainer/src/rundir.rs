@@ -21,35 +21,17 @@ pub const EVENTS: &str = "events.jsonl";
 pub const HEALTHY: &str = "checkpoint/healthy";
 /// The latest resumable checkpoint (`keel train --resume`).
 pub const RESUME: &str = "checkpoint/resume";
+/// `keel-run quantize`'s report beside `generator.kq8`.
+pub const QUANTIZE_REPORT: &str = "quantize.json";
+/// `keel eval`'s directory and the files it holds.
+pub const EVAL_DIR: &str = "eval";
+pub const EVAL_JSON: &str = "eval.json";
+pub const EVAL_REPORT: &str = "report.md";
 /// Lists every file of a sealed directory with its size and CRC-32.
 pub const MANIFEST: &str = "MANIFEST";
 
-/// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp =
-        new_temp_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot sync {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// A temporary file in `dir`, readable by others like any output (tempfile's default is 0600).
-fn new_temp_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let mut b = tempfile::Builder::new();
-    #[cfg(unix)]
-    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    b.tempfile_in(dir)
-}
+/// Every output file is written atomically (temp → fsync → rename), with the runtime's own writer.
+pub use keel_contract::write_atomic;
 
 /// Runs `write` against a temporary path next to `path`, then renames it into place.
 pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The stability sweep: recipes × datasets × grid values × seeds, each a `keel train` run judged by
 //! its dataset's success rule; sharded for clusters (`--shard I/N`) and merged afterwards.
 
-use crate::run::Summary;
+use crate::artifacts::Summary;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

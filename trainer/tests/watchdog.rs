@@ -5,8 +5,8 @@
 mod common;
 
 use common::{keel, stderr};
+use keel_trainer::artifacts::Summary;
 use keel_trainer::config::{ConfigBuilder, TrainConfig};
-use keel_trainer::run::Summary;
 use keel_trainer::train::{StepStats, TrainData, Trainer};
 use keel_trainer::watch::{Event, Kind, Verdict, Watchdog};
 use std::path::Path;

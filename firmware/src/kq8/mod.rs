@@ -262,58 +262,95 @@ pub struct Model<'a> {
     pub macs: usize,
 }
 
+/// The file's size against the header, and its CRC; returns where the CRC starts (the body's end).
+fn check_file(bytes: &[u8], h: &Header) -> Result<usize, Error> {
+    let have = bytes.len() as u32;
+    if (h.file_size as usize) < HEADER_SIZE + 4 {
+        return Err(Error::BadHeader { field: "file_size" });
+    }
+    if h.file_size > have {
+        return Err(Error::Truncated {
+            need: h.file_size,
+            have,
+        });
+    }
+    if h.file_size != have {
+        return Err(Error::BadHeader { field: "file_size" });
+    }
+    let body = bytes.len() - 4;
+    let stored = u32_at(bytes, body);
+    let computed = CRC32.checksum(&bytes[..body]);
+    if stored != computed {
+        return Err(Error::BadChecksum { stored, computed });
+    }
+    Ok(body)
+}
+
+/// The header's sizes, and every section inside the body; the latent CDF ascending.
+fn check_sections(bytes: &[u8], body: usize, h: &Header) -> Result<(), Error> {
+    let bad = |field| Error::BadHeader { field };
+    if h.latent == 0 || h.latent as usize > MAX_WIDTH {
+        return Err(bad("latent"));
+    }
+    if h.channels == 0 || h.length == 0 || h.outputs() > MAX_WIDTH {
+        return Err(bad("channels/length"));
+    }
+    if h.layer_count == 0 || h.layer_count as usize > MAX_LAYERS {
+        return Err(bad("layer_count"));
+    }
+    section(body, h.cdf_offset, CDF_ENTRIES * 4).ok_or(bad("cdf_offset"))?;
+    section(
+        body,
+        h.layers_offset,
+        h.layer_count as usize * LAYER_ENTRY_SIZE,
+    )
+    .ok_or(bad("layers_offset"))?;
+    section(body, h.denorm_offset, h.channels as usize * 8).ok_or(bad("denorm_offset"))?;
+    section(body, h.meta_offset, h.meta_len as usize).ok_or(bad("meta_offset"))?;
+    let cdf = &bytes[h.cdf_offset as usize..][..CDF_ENTRIES * 4];
+    if cdf
+        .chunks_exact(4)
+        .zip(cdf.chunks_exact(4).skip(1))
+        .any(|(a, b)| u32_at(a, 0) > u32_at(b, 0))
+    {
+        return Err(bad("cdf (not ascending)"));
+    }
+    Ok(())
+}
+
+/// Dense layer `i` reading an activation of `width`: its input, class rows, shifts and flags.
+fn check_dense(i: u16, d: &Dense, width: usize, h: &Header) -> Result<(), Error> {
+    let bad = |field| Error::BadLayer { layer: i, field };
+    let first = i == 0;
+    let fits = if first {
+        d.in_dim >= width && d.in_dim < width + 4
+    } else {
+        d.in_dim == width
+    };
+    if !fits {
+        return Err(bad("in"));
+    }
+    let rows = if first { h.classes.max(1) as usize } else { 1 };
+    if d.bias_rows != rows {
+        return Err(bad("bias_rows"));
+    }
+    // The multiplier is mult · 2^(shift − 31): shifts outside −31..=30 are nonsense (checked once
+    // here; the kernels clamp them anyway).
+    if d.shift.iter().any(|&s| !(-31..=30).contains(&(s as i8))) {
+        return Err(bad("shift"));
+    }
+    if d.high_word && d.shift.iter().any(|&s| s as i8 > -2) {
+        return Err(bad("flags"));
+    }
+    Ok(())
+}
+
 impl<'a> Model<'a> {
     /// Checks the magic, version, size, CRC and every section and layer before anything is used.
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
-        let header = Header::decode(bytes)?;
-        let have = bytes.len() as u32;
-        if (header.file_size as usize) < HEADER_SIZE + 4 {
-            return Err(Error::BadHeader { field: "file_size" });
-        }
-        if header.file_size > have {
-            return Err(Error::Truncated {
-                need: header.file_size,
-                have,
-            });
-        }
-        if header.file_size != have {
-            return Err(Error::BadHeader { field: "file_size" });
-        }
-        let body = bytes.len() - 4;
-        let stored = u32_at(bytes, body);
-        let computed = CRC32.checksum(&bytes[..body]);
-        if stored != computed {
-            return Err(Error::BadChecksum { stored, computed });
-        }
-        let h = header;
-        let bad = |field| Error::BadHeader { field };
-        if h.latent == 0 || h.latent as usize > MAX_WIDTH {
-            return Err(bad("latent"));
-        }
-        if h.channels == 0 || h.length == 0 || h.outputs() > MAX_WIDTH {
-            return Err(bad("channels/length"));
-        }
-        if h.layer_count == 0 || h.layer_count as usize > MAX_LAYERS {
-            return Err(bad("layer_count"));
-        }
-        section(body, h.cdf_offset, CDF_ENTRIES * 4).ok_or(bad("cdf_offset"))?;
-        section(
-            body,
-            h.layers_offset,
-            h.layer_count as usize * LAYER_ENTRY_SIZE,
-        )
-        .ok_or(bad("layers_offset"))?;
-        section(body, h.denorm_offset, h.channels as usize * 8).ok_or(bad("denorm_offset"))?;
-        section(body, h.meta_offset, h.meta_len as usize).ok_or(bad("meta_offset"))?;
-        let cdf = &bytes[h.cdf_offset as usize..][..CDF_ENTRIES * 4];
-        if cdf
-            .chunks_exact(4)
-            .zip(cdf.chunks_exact(4).skip(1))
-            .any(|(a, b)| u32_at(a, 0) > u32_at(b, 0))
-        {
-            return Err(bad("cdf (not ascending)"));
-        }
-
+        let h = Header::decode(bytes)?;
+        let body = check_file(bytes, &h)?;
+        check_sections(bytes, body, &h)?;
         let mut model = Model {
             bytes: &bytes[..body],
             header: h,
@@ -327,39 +364,7 @@ impl<'a> Model<'a> {
             let layer = model.layer(i)?;
             match layer {
                 Layer::Dense(d) => {
-                    let first = i == 0;
-                    let fits = if first {
-                        d.in_dim >= width && d.in_dim < width + 4
-                    } else {
-                        d.in_dim == width
-                    };
-                    if !fits {
-                        return Err(Error::BadLayer {
-                            layer: i,
-                            field: "in",
-                        });
-                    }
-                    let rows = if first { h.classes.max(1) as usize } else { 1 };
-                    if d.bias_rows != rows {
-                        return Err(Error::BadLayer {
-                            layer: i,
-                            field: "bias_rows",
-                        });
-                    }
-                    // The multiplier is mult · 2^(shift − 31): shifts outside −31..=30 are
-                    // nonsense (checked once here; the kernels clamp them anyway).
-                    if d.shift.iter().any(|&s| !(-31..=30).contains(&(s as i8))) {
-                        return Err(Error::BadLayer {
-                            layer: i,
-                            field: "shift",
-                        });
-                    }
-                    if d.high_word && d.shift.iter().any(|&s| s as i8 > -2) {
-                        return Err(Error::BadLayer {
-                            layer: i,
-                            field: "flags",
-                        });
-                    }
+                    check_dense(i, &d, width, &h)?;
                     model.max_in = model.max_in.max(d.in_dim);
                     // The padded input lives in the same buffers as the activations.
                     model.max_width = model.max_width.max(d.in_dim);

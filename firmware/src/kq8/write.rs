@@ -54,69 +54,17 @@ pub fn write<W: Write>(out: &mut W, spec: &Spec) -> Result<usize, Error> {
     let layers_offset = cdf_offset + CDF_ENTRIES * 4;
     let denorm_offset = layers_offset + spec.layers.len() * LAYER_ENTRY_SIZE;
     let meta_offset = denorm_offset + spec.denorm.len() * 8;
-    let mut at = pad4(meta_offset + spec.meta.len());
-    let mut entries = [LayerEntry::default(); MAX_LAYERS];
+    let meta_end = meta_offset + spec.meta.len();
     if spec.layers.len() > MAX_LAYERS {
         return Err(Error::BadHeader {
             field: "layer_count",
         });
     }
+    let mut entries = [LayerEntry::default(); MAX_LAYERS];
+    let mut at = pad4(meta_end);
     for (i, (layer, e)) in spec.layers.iter().zip(entries.iter_mut()).enumerate() {
-        let bad = |field| Error::BadLayer {
-            layer: i as u16,
-            field,
-        };
-        match layer {
-            LayerSpec::Dense(d) => {
-                let (n_in, n_out) = (d.in_dim, d.out_dim);
-                if n_in % 4 != 0 || n_in == 0 || n_in > MAX_WIDTH {
-                    return Err(bad("in"));
-                }
-                if n_out % 4 != 0 || n_out == 0 || n_out > MAX_WIDTH {
-                    return Err(bad("out"));
-                }
-                if d.weights.len() != n_in * n_out {
-                    return Err(bad("weights"));
-                }
-                if d.bias.is_empty() || d.bias.len() % n_out != 0 {
-                    return Err(bad("bias"));
-                }
-                if d.mult.len() != n_out || d.shift.len() != n_out {
-                    return Err(bad("mult/shift"));
-                }
-                *e = LayerEntry {
-                    kind: KIND_DENSE,
-                    act: if d.relu { ACT_RELU } else { ACT_NONE },
-                    out_zp: d.out_zp,
-                    flags: if d.shift.iter().all(|&s| s <= -2) {
-                        FLAG_HIGH_WORD
-                    } else {
-                        0
-                    },
-                    in_dim: n_in as u16,
-                    out_dim: n_out as u16,
-                    weights_offset: at as u32,
-                    bias_offset: (at + n_in * n_out) as u32,
-                    mult_offset: (at + n_in * n_out + 4 * d.bias.len()) as u32,
-                    shift_offset: (at + n_in * n_out + 4 * d.bias.len() + 4 * n_out) as u32,
-                    bias_rows: (d.bias.len() / n_out) as u16,
-                };
-                at = e.shift_offset as usize + n_out; // a multiple of 4 again
-            }
-            LayerSpec::Table { width, .. } => {
-                if width % 4 != 0 || *width == 0 || *width > MAX_WIDTH {
-                    return Err(bad("in"));
-                }
-                *e = LayerEntry {
-                    kind: KIND_TABLE,
-                    in_dim: *width as u16,
-                    out_dim: *width as u16,
-                    weights_offset: at as u32,
-                    ..LayerEntry::default()
-                };
-                at += 256;
-            }
-        }
+        *e = entry(i as u16, layer, at)?;
+        at = e.end();
     }
     let file_size = at + 4;
     let header = Header {
@@ -138,53 +86,137 @@ pub fn write<W: Write>(out: &mut W, spec: &Spec) -> Result<usize, Error> {
     };
 
     // Write it, in offset order.
-    let mut crc = CRC32.digest();
-    let mut put = |bytes: &[u8]| {
-        crc.update(bytes);
-        out.write_all(bytes).map_err(|_| Error::Write)
+    let mut w = CrcWriter {
+        out,
+        crc: CRC32.digest(),
     };
-    put(&header.encode())?;
+    w.put(&header.encode())?;
     for t in spec.cdf {
-        put(&t.to_le_bytes())?;
+        w.put(&t.to_le_bytes())?;
     }
     for e in &entries[..spec.layers.len()] {
-        put(&e.encode())?;
+        w.put(&e.encode())?;
     }
     for (gain, offset) in spec.denorm {
-        put(&gain.to_le_bytes())?;
-        put(&offset.to_le_bytes())?;
+        w.put(&gain.to_le_bytes())?;
+        w.put(&offset.to_le_bytes())?;
     }
-    put(spec.meta)?;
-    put(&[0u8; 3][..pad4(meta_offset + spec.meta.len()) - (meta_offset + spec.meta.len())])?;
+    w.put(spec.meta)?;
+    w.put(&[0u8; 3][..pad4(meta_end) - meta_end])?;
     for layer in spec.layers {
-        match layer {
-            LayerSpec::Dense(d) => {
-                // Groups of 4 rows; per input block of 4, each row's 4 weights in turn.
-                for g in 0..d.out_dim / 4 {
-                    for b in 0..d.in_dim / 4 {
-                        for r in 0..4 {
-                            let row = &d.weights[(4 * g + r) * d.in_dim..][..d.in_dim];
-                            let w = &row[4 * b..4 * b + 4];
-                            put(&[w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8])?;
-                        }
+        layer_data(&mut w, layer)?;
+    }
+    let sum = w.crc.finalize();
+    w.out
+        .write_all(&sum.to_le_bytes())
+        .map_err(|_| Error::Write)?;
+    Ok(file_size)
+}
+
+/// The output, with a CRC of everything written through `put`.
+struct CrcWriter<'w, 'c, W> {
+    out: &'w mut W,
+    crc: crc::Digest<'c, u32>,
+}
+
+impl<W: Write> CrcWriter<'_, '_, W> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.crc.update(bytes);
+        self.out.write_all(bytes).map_err(|_| Error::Write)
+    }
+}
+
+/// The table entry of layer `i`, its data starting at `at`; checks the spec's sizes.
+fn entry(i: u16, layer: &LayerSpec, at: usize) -> Result<LayerEntry, Error> {
+    let bad = |field| Error::BadLayer { layer: i, field };
+    let width_ok = |n: usize| n % 4 == 0 && n != 0 && n <= MAX_WIDTH;
+    match layer {
+        LayerSpec::Dense(d) => {
+            let (n_in, n_out) = (d.in_dim, d.out_dim);
+            if !width_ok(n_in) {
+                return Err(bad("in"));
+            }
+            if !width_ok(n_out) {
+                return Err(bad("out"));
+            }
+            if d.weights.len() != n_in * n_out {
+                return Err(bad("weights"));
+            }
+            if d.bias.is_empty() || d.bias.len() % n_out != 0 {
+                return Err(bad("bias"));
+            }
+            if d.mult.len() != n_out || d.shift.len() != n_out {
+                return Err(bad("mult/shift"));
+            }
+            Ok(LayerEntry {
+                kind: KIND_DENSE,
+                act: if d.relu { ACT_RELU } else { ACT_NONE },
+                out_zp: d.out_zp,
+                flags: if d.shift.iter().all(|&s| s <= -2) {
+                    FLAG_HIGH_WORD
+                } else {
+                    0
+                },
+                in_dim: n_in as u16,
+                out_dim: n_out as u16,
+                weights_offset: at as u32,
+                bias_offset: (at + n_in * n_out) as u32,
+                mult_offset: (at + n_in * n_out + 4 * d.bias.len()) as u32,
+                shift_offset: (at + n_in * n_out + 4 * d.bias.len() + 4 * n_out) as u32,
+                bias_rows: (d.bias.len() / n_out) as u16,
+            })
+        }
+        LayerSpec::Table { width, .. } => {
+            if !width_ok(*width) {
+                return Err(bad("in"));
+            }
+            Ok(LayerEntry {
+                kind: KIND_TABLE,
+                in_dim: *width as u16,
+                out_dim: *width as u16,
+                weights_offset: at as u32,
+                ..LayerEntry::default()
+            })
+        }
+    }
+}
+
+impl LayerEntry {
+    /// Where the next layer's data starts (a multiple of 4 again).
+    fn end(&self) -> usize {
+        match self.kind {
+            KIND_DENSE => self.shift_offset as usize + self.out_dim as usize,
+            _ => self.weights_offset as usize + 256,
+        }
+    }
+}
+
+/// A layer's data: dense weights in the kernel's order, bias, multipliers and shifts; or a table.
+fn layer_data<W: Write>(w: &mut CrcWriter<W>, layer: &LayerSpec) -> Result<(), Error> {
+    match layer {
+        LayerSpec::Dense(d) => {
+            // Groups of 4 rows; per input block of 4, each row's 4 weights in turn.
+            for g in 0..d.out_dim / 4 {
+                for b in 0..d.in_dim / 4 {
+                    for r in 0..4 {
+                        let row = &d.weights[(4 * g + r) * d.in_dim..][..d.in_dim];
+                        let x = &row[4 * b..4 * b + 4];
+                        w.put(&[x[0] as u8, x[1] as u8, x[2] as u8, x[3] as u8])?;
                     }
                 }
-                for v in d.bias.iter().chain(d.mult) {
-                    put(&v.to_le_bytes())?;
-                }
-                for s in d.shift {
-                    put(&[*s as u8])?;
-                }
             }
-            LayerSpec::Table { table, .. } => {
-                for v in table.iter() {
-                    put(&[*v as u8])?;
-                }
+            for v in d.bias.iter().chain(d.mult) {
+                w.put(&v.to_le_bytes())?;
+            }
+            for s in d.shift {
+                w.put(&[*s as u8])?;
+            }
+        }
+        LayerSpec::Table { table, .. } => {
+            for v in table.iter() {
+                w.put(&[*v as u8])?;
             }
         }
     }
-    let sum = crc.finalize();
-    out.write_all(&sum.to_le_bytes())
-        .map_err(|_| Error::Write)?;
-    Ok(file_size)
+    Ok(())
 }

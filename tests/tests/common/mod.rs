@@ -3,11 +3,11 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use keel_runtime::generate::latent;
+use keel_trainer::artifacts::GeneratorMeta;
 use keel_trainer::config::ConfigBuilder;
 use keel_trainer::data::Normalizer;
 use keel_trainer::model::generator::GenMode;
 use keel_trainer::model::Generator;
-use keel_trainer::run::GeneratorMeta;
 use rand::SeedableRng;
 
 pub fn latents(rows: usize, width: usize, seed: u64) -> Vec<f32> {

@@ -1,9 +1,10 @@
 //! `keel bench modes` and `keel bench speed`.
 
 use anyhow::{bail, Context, Result};
+use keel_trainer::artifacts::Summary;
 use keel_trainer::config::{ConfigBuilder, LossKind};
-use keel_trainer::run::Summary;
 use keel_trainer::train::{TrainData, Trainer};
+use keel_trainer::watch::median;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -116,14 +117,46 @@ fn modes(a: ModesArgs) -> Result<()> {
     }
     let start = Instant::now();
     let total = jobs.len();
+    let trained = train_runs(&a, &exe, &jobs)?;
+    let mut table = keel_table(&a)?;
+    for line in PACGAN_ROWS.lines() {
+        if a.data.iter().any(|d| line.contains(&format!("| {d} |"))) {
+            table.push_str(line.trim_end_matches(" |"));
+            table.push_str(" | | | |\n");
+        }
+    }
+    let footer = format!(
+        "\n{} seeds per row; {} runs ({} trained now, {} kept from before) in {:.0} s wall with {} jobs. \
+success = all modes captured; train s = training time of one run.\n",
+        a.seeds,
+        total,
+        trained,
+        total - trained,
+        start.elapsed().as_secs_f64(),
+        a.jobs
+    );
+    let path = a.out.join("modes.md");
+    keel_trainer::rundir::write_atomic(&path, format!("{table}{footer}").as_bytes())?;
+    println!("{table}{footer}table written to {}", path.display());
+    Ok(())
+}
+
+/// Trains the benchmark's runs (`keel train` per job, `--jobs` at a time); returns how many were
+/// trained now (`--resume` keeps finished ones).
+fn train_runs(
+    a: &ModesArgs,
+    exe: &std::path::Path,
+    jobs: &[(String, String, u64)],
+) -> Result<usize> {
+    let total = jobs.len();
     let trained = std::sync::atomic::AtomicUsize::new(0);
-    let failures = super::jobs::parallel(&jobs, a.jobs, |i, (recipe, data, seed)| {
+    let failures = super::jobs::parallel(jobs, a.jobs, |i, (recipe, data, seed)| {
         let out = a.out.join(format!("{data}-{recipe}-s{seed}"));
         if a.resume && out.join(keel_trainer::rundir::SUMMARY).exists() {
             return Ok(());
         }
         trained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut cmd = Command::new(&exe);
+        let mut cmd = Command::new(exe);
         cmd.args([
             "train",
             "--quiet",
@@ -154,6 +187,11 @@ fn modes(a: ModesArgs) -> Result<()> {
     if !failures.is_empty() {
         bail!("{} runs failed:\n{}", failures.len(), failures.join("\n"));
     }
+    Ok(trained.into_inner())
+}
+
+/// Keel's rows of the modes table: mean ± standard error over seeds per recipe and dataset.
+fn keel_table(a: &ModesArgs) -> Result<String> {
     let mut table = String::from(
         "| method | data | modes | HQ % | reverse KL | strict modes (≥1 %) | success | train s |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
@@ -190,26 +228,7 @@ fn modes(a: ModesArgs) -> Result<()> {
             ));
         }
     }
-    for line in PACGAN_ROWS.lines() {
-        if a.data.iter().any(|d| line.contains(&format!("| {d} |"))) {
-            table.push_str(line.trim_end_matches(" |"));
-            table.push_str(" | | | |\n");
-        }
-    }
-    let footer = format!(
-        "\n{} seeds per row; {} runs ({} trained now, {} kept from before) in {:.0} s wall with {} jobs. \
-success = all modes captured; train s = training time of one run.\n",
-        a.seeds,
-        total,
-        trained.load(std::sync::atomic::Ordering::Relaxed),
-        total - trained.load(std::sync::atomic::Ordering::Relaxed),
-        start.elapsed().as_secs_f64(),
-        a.jobs
-    );
-    let path = a.out.join("modes.md");
-    keel_trainer::rundir::write_atomic(&path, format!("{table}{footer}").as_bytes())?;
-    println!("{table}{footer}table written to {}", path.display());
-    Ok(())
+    Ok(table)
 }
 
 /// Generator steps per second of ours, in process, on the peer's exact setup.
@@ -279,11 +298,6 @@ fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
         .context("peer JSON lacks g_steps_per_s")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn speed(a: SpeedArgs) -> Result<()> {
     let has_torch = Command::new(&a.python)
         .args(["-c", "import torch"])
@@ -316,7 +330,7 @@ fn speed(a: SpeedArgs) -> Result<()> {
             ours.push(ours_steps_per_s(loss, a.steps)?);
             peer.push(peer_steps_per_s(&a, method, tmp.path())?);
         }
-        let (o, p) = (median(ours), median(peer));
+        let (o, p) = (median(&ours), median(&peer));
         verdict &= o / p >= 1.5;
         println!("| {name} | {o:.1} | {p:.1} | {:.2}× |", o / p);
     }

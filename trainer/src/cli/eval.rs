@@ -1,7 +1,7 @@
 use anyhow::{bail, Result};
 use keel_trainer::eval::classifier::Fit;
-use keel_trainer::eval::report::{evaluate, EvalOptions};
 use keel_trainer::eval::series::GainOptions;
+use keel_trainer::report::{evaluate, EvalOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -57,7 +57,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if a.draws == 0 || a.repeats == 0 || a.per_class == 0 {
         bail!("--draws, --repeats and --per-class must be at least 1");
     }
-    let run_cfg = keel_trainer::run::load_generator(&a.run, &burn::tensor::Device::flex())?.0;
+    let run_cfg = keel_trainer::artifacts::load_generator(&a.run, &burn::tensor::Device::flex())?.0;
     let fit = Fit {
         steps: a.classifier_steps,
         seed: a.seed,
@@ -98,7 +98,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
             );
         }
     }
-    println!("report: {}", dir.join("report.md").display());
-    println!("scores: {}", dir.join("eval.json").display());
+    println!(
+        "report: {}",
+        dir.join(keel_trainer::rundir::EVAL_REPORT).display()
+    );
+    println!(
+        "scores: {}",
+        dir.join(keel_trainer::rundir::EVAL_JSON).display()
+    );
     Ok(())
 }

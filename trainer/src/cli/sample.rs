@@ -1,6 +1,6 @@
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
-use keel_trainer::run::load_generator;
+use keel_trainer::artifacts::load_generator;
 use keel_trainer::rundir::write_atomic;
 use keel_trainer::sample::sample;
 use std::io::Write;

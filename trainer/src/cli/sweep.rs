@@ -1,8 +1,8 @@
 //! `keel sweep` and `keel sweep merge`.
 
 use anyhow::{bail, Context, Result};
+use keel_trainer::artifacts::Summary;
 use keel_trainer::config::ConfigBuilder;
-use keel_trainer::run::Summary;
 use keel_trainer::rundir::{write_atomic, SUMMARY};
 use keel_trainer::sweep::{expand, judge, table, Axis, Job, Outcome, Shard};
 use std::collections::BTreeMap;
@@ -78,6 +78,44 @@ pub fn run(a: SweepArgs) -> Result<()> {
     }
 }
 
+/// Every grid value must be a valid setting before hours are spent.
+fn check_grid(a: &RunArgs, jobs: &[Job], recipe_lr: &BTreeMap<String, (f64, f64)>) -> Result<()> {
+    for j in jobs {
+        let mut b = ConfigBuilder::new().recipe(&j.recipe)?;
+        for s in j.sets(recipe_lr[&j.recipe])?.iter().chain(&a.set) {
+            b = b.set(s)?;
+        }
+        b.build()
+            .with_context(|| format!("grid point {} of {}", j.point_label(), j.recipe))?;
+    }
+    Ok(())
+}
+
+/// Trains one grid point with `keel train` into `dir`.
+fn train_job(a: &RunArgs, exe: &Path, dir: &Path, job: &Job, lr: (f64, f64)) -> Result<()> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["train", "--quiet", "--force", "--no-quantize", "--no-eval"])
+        .args(["--recipe", &job.recipe, "--data", &job.data])
+        .args(["--seed", &job.seed.to_string()])
+        .arg("--out")
+        .arg(dir);
+    for s in job.sets(lr)?.iter().chain(&a.set) {
+        cmd.args(["--set", s]);
+    }
+    let o = cmd
+        .output()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    // A run the watchdog gave up on exits non-zero but has a summary: that is a result.
+    if !dir.join(SUMMARY).exists() {
+        bail!(
+            "{}: {}",
+            job.name(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 fn sweep(a: RunArgs) -> Result<()> {
     let mut recipe_lr = BTreeMap::new();
     for r in &a.recipes {
@@ -87,15 +125,7 @@ fn sweep(a: RunArgs) -> Result<()> {
     let all = expand(&a.recipes, &a.data, &a.grid, a.seeds);
     let shard = a.shard.unwrap_or(Shard { index: 0, count: 1 });
     let jobs = shard.take(all.clone());
-    // Every grid value must be a valid setting before hours are spent.
-    for j in &jobs {
-        let mut b = ConfigBuilder::new().recipe(&j.recipe)?;
-        for s in j.sets(recipe_lr[&j.recipe])?.iter().chain(&a.set) {
-            b = b.set(s)?;
-        }
-        b.build()
-            .with_context(|| format!("grid point {} of {}", j.point_label(), j.recipe))?;
-    }
+    check_grid(&a, &jobs, &recipe_lr)?;
     let runs = a.out.join("runs");
     std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
     let exe = std::env::current_exe()?;
@@ -113,26 +143,7 @@ fn sweep(a: RunArgs) -> Result<()> {
     let failures = super::jobs::parallel(&jobs, a.jobs, |i, job| {
         let dir = runs.join(job.name());
         if !(a.resume && dir.join(SUMMARY).exists()) {
-            let mut cmd = Command::new(&exe);
-            cmd.args(["train", "--quiet", "--force", "--no-quantize", "--no-eval"])
-                .args(["--recipe", &job.recipe, "--data", &job.data])
-                .args(["--seed", &job.seed.to_string()])
-                .arg("--out")
-                .arg(&dir);
-            for s in job.sets(recipe_lr[&job.recipe])?.iter().chain(&a.set) {
-                cmd.args(["--set", s]);
-            }
-            let o = cmd
-                .output()
-                .with_context(|| format!("cannot run {}", exe.display()))?;
-            // A run the watchdog gave up on exits non-zero but has a summary: that is a result.
-            if !dir.join(SUMMARY).exists() {
-                bail!(
-                    "{}: {}",
-                    job.name(),
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-            }
+            train_job(&a, &exe, &dir, job, recipe_lr[&job.recipe])?;
         }
         let o = judge(job.clone(), &Summary::read(&dir)?, a.min_hq);
         eprintln!(

@@ -1,11 +1,14 @@
 use super::device::{training_device, DeviceKind};
 use anyhow::{bail, Context, Result};
+use keel_trainer::artifacts::{Summary, ONNX_FILE};
+use keel_trainer::checkpoint::Resume;
 use keel_trainer::config::{ConfigBuilder, TrainConfig, DEFAULT_RECIPE};
 use keel_trainer::data;
 use keel_trainer::data::Dataset;
 use keel_trainer::eval::classifier::Fit;
-use keel_trainer::eval::report::{evaluate, EvalOptions};
-use keel_trainer::run::{resume, train, Resume, RunOptions, Summary};
+use keel_trainer::report::{evaluate, EvalOptions};
+use keel_trainer::run::{resume, train, RunOptions};
+use keel_trainer::rundir;
 use keel_trainer::train::Fault;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -169,28 +172,28 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
             w.verdict,
             w.events,
             w.rollbacks,
-            dir.join(keel_trainer::rundir::EVENTS).display()
+            dir.join(rundir::EVENTS).display()
         );
         if w.verdict.starts_with("gave up") || w.verdict.starts_with("stopped") {
             bail!(
                 "the watchdog ended the run: {}. The run directory holds the last healthy state; \
                  see {} and losses.png, then try a lower learning rate or stronger regularisation",
                 w.verdict,
-                dir.join(keel_trainer::rundir::EVENTS).display()
+                dir.join(rundir::EVENTS).display()
             );
         }
     }
     println!(
         "  samples plot {}, losses {}, metrics {}",
-        dir.join("samples.png").display(),
-        dir.join("losses.png").display(),
-        dir.join("metrics.csv").display()
+        dir.join(rundir::SAMPLES_PNG).display(),
+        dir.join(rundir::LOSSES_PNG).display(),
+        dir.join(rundir::METRICS).display()
     );
     println!(
         "  generator for any ONNX runtime: {}",
-        dir.join(keel_trainer::export::ONNX_FILE).display()
+        dir.join(ONNX_FILE).display()
     );
-    let onnx = dir.join(keel_trainer::export::ONNX_FILE);
+    let onnx = dir.join(ONNX_FILE);
     let draw = if dataset.classes.is_empty() {
         ""
     } else {
@@ -222,7 +225,7 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
                 }
                 println!(
                     "  report: {} (augmentation gain: keel eval {})",
-                    eval_dir.join("report.md").display(),
+                    eval_dir.join(rundir::EVAL_REPORT).display(),
                     dir.display()
                 );
             }
@@ -243,7 +246,7 @@ fn quantize(onnx: &Path) -> Result<()> {
         .map(|d| d.join(format!("keel-run{}", std::env::consts::EXE_SUFFIX)))
         .filter(|p| p.exists());
     let kq8 = onnx.with_extension("kq8");
-    let report = onnx.with_file_name("quantize.json");
+    let report = onnx.with_file_name(rundir::QUANTIZE_REPORT);
     let Some(runner) = runner else {
         println!(
             "  int8 for the firmware: keel-run quantize {} --out {} (build keel-run: cargo build --release -p keel-runtime)",
@@ -268,15 +271,15 @@ fn quantize(onnx: &Path) -> Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let e2e = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("end to end"))
-        .map(|l| l.split_whitespace().last().unwrap_or("").to_string());
+    // The quantizer's figures from its JSON report (its printed table is for people).
+    let sqnr = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["sqnr_db"].as_f64())
+        .map_or_else(|| "?".to_string(), |db| format!("{db:.1}"));
     println!(
-        "  int8 for the firmware: {} (SQNR {} dB; report {})",
+        "  int8 for the firmware: {} (SQNR {sqnr} dB; report {})",
         kq8.display(),
-        e2e.unwrap_or_else(|| "?".into()),
         report.display()
     );
     Ok(())

@@ -6,5 +6,4 @@ pub mod series_plot;
 
 pub use modes::{mode_metrics, ModeMetrics};
 pub mod classifier;
-pub mod report;
 pub mod series;

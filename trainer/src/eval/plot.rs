@@ -21,6 +21,35 @@ pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotting failed: {e:?}")
 }
 
+pub(crate) type Canvas<'b> = DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>;
+pub(crate) type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A white canvas of `size` pixels that will be written to `path`.
+pub(crate) fn canvas(path: &Path, size: (u32, u32)) -> Result<Canvas<'_>> {
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    Ok(root)
+}
+
+/// A chart over `x` × `y` filling `root`, with `title` at `caption` points and `y_labels` pixels
+/// for the y axis's labels.
+pub(crate) fn chart<'a, 'b>(
+    root: &'a Canvas<'b>,
+    (title, caption): (&str, u32),
+    y_labels: u32,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b>> {
+    ChartBuilder::on(root)
+        .caption(title, (FONT, caption))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(y_labels)
+        .build_cartesian_2d(x, y)
+        .map_err(err)
+}
+
 /// Generated points (blue) over the real modes (red crosses) and, faintly, real samples.
 pub fn scatter(
     path: &Path,
@@ -49,15 +78,8 @@ pub fn scatter(
     }
     let pad = 0.1 * (hi - lo).max(1e-3);
     let (lo, hi) = (lo - pad, hi + pad);
-    let root = BitMapBackend::new(path, (640, 640)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(40)
-        .build_cartesian_2d(lo..hi, lo..hi)
-        .map_err(err)?;
+    let root = canvas(path, (640, 640))?;
+    let mut chart = chart(&root, (title, 20), 40, lo..hi, lo..hi)?;
     chart
         .configure_mesh()
         .light_line_style(RGBColor(242, 242, 242))
@@ -121,15 +143,8 @@ pub fn lines(
         (lo, hi) = (0.0, 1.0);
     }
     let pad = 0.05 * (hi - lo).max(1e-6);
-    let root = BitMapBackend::new(path, (900, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))
-        .map_err(err)?;
+    let root = canvas(path, (900, 480))?;
+    let mut chart = chart(&root, (title, 20), 50, x0..x1, (lo - pad)..(hi + pad))?;
     chart
         .configure_mesh()
         .light_line_style(RGBColor(242, 242, 242))

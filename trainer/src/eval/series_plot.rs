@@ -1,7 +1,7 @@
 //! Plots of series data: real against generated traces per class and channel, mean power spectra
 //! per channel, and a 2-D PCA projection of whole series.
 
-use super::plot::{err, register, FONT};
+use super::plot::{canvas, chart, err, register, FONT};
 use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;
@@ -198,15 +198,8 @@ pub fn projection(path: &Path, title: &str, dim: usize, real: &[f32], fake: &[f3
     let (pr, pf) = (project(real), project(fake));
     let (x0, x1) = range(pr.iter().chain(&pf).map(|p| p.0 as f32));
     let (y0, y1) = range(pr.iter().chain(&pf).map(|p| p.1 as f32));
-    let root = BitMapBackend::new(path, (560, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(40)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
+    let root = canvas(path, (560, 560))?;
+    let mut chart = chart(&root, (title, 18), 40, x0..x1, y0..y1)?;
     chart
         .configure_mesh()
         .disable_mesh()

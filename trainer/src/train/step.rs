@@ -275,53 +275,13 @@ impl Trainer {
         let fake_in = self.d_input(fake, sigma);
 
         let w = self.d.weights(true);
-        // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
-        // Without them (and without minibatch-std, which couples the rows of a batch), real and
-        // fake go through D as one batch: half the ops, larger matmuls.
-        let pc = &cfg.penalty;
-        let (r, r_grad, f, f_grad) = if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
-            let y2 = y
-                .as_ref()
-                .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
-            let both = self.d.forward(
-                &w,
-                Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
-                y2,
-            );
-            (
-                both.clone().narrow(0, 0, b),
-                None,
-                both.narrow(0, b, b),
-                None,
-            )
-        } else {
-            let (r, r_grad) = self.d_pass(&w, real_in.clone(), y.clone(), pc.r1 > 0.0);
-            let (f, f_grad) = self.d_pass(&w, fake_in.clone(), y.clone(), pc.r2 > 0.0);
-            (r, r_grad, f, f_grad)
-        };
+        let pc = cfg.penalty.clone();
+        let (r, r_grad, f, f_grad) = self.d_outputs(&w, &real_in, &fake_in, &y);
         if let Some(a) = &mut self.augmenter {
             let v = r.clone().into_data().convert::<f32>();
             a.observe(v.as_slice::<f32>().unwrap_or(&[]), b);
         }
-        stats.d_real = r.clone().mean().into_scalar::<f64>();
-        stats.d_fake = f.clone().mean().into_scalar::<f64>();
-        let threshold = match cfg.loss.kind {
-            LossKind::LeastSquares => 0.5,
-            LossKind::Wasserstein => 0.5 * (stats.d_real + stats.d_fake),
-            _ => 0.0,
-        };
-        let right = r
-            .clone()
-            .greater_elem(threshold)
-            .int()
-            .sum()
-            .into_scalar::<i64>()
-            + f.clone()
-                .lower_equal_elem(threshold)
-                .int()
-                .sum()
-                .into_scalar::<i64>();
-        stats.d_acc = right as f64 / (2 * b) as f64;
+        d_accuracy(cfg.loss.kind, &r, &f, stats);
         let mut loss = d_loss(cfg.loss.kind, r, f, cfg.loss.label_smoothing);
         let mut penalty: Option<Tensor<1>> = None;
         let mut add = |p: Tensor<1>| {
@@ -335,9 +295,9 @@ impl Trainer {
             add(gradient_penalty(
                 &self.d,
                 &w,
-                real_in.clone(),
-                fake_in.clone(),
-                y.clone(),
+                real_in,
+                fake_in,
+                y,
                 eps,
                 pc.gp,
                 pc.gp_side,
@@ -370,6 +330,41 @@ impl Trainer {
         }
     }
 
+    /// D on the real and the fake batch, with ∇ₓD where R1 (real) or R2 (fake) needs it.
+    fn d_outputs(
+        &self,
+        w: &DWeights,
+        real_in: &Tensor<2>,
+        fake_in: &Tensor<2>,
+        y: &Option<Tensor<2>>,
+    ) -> DOutputs {
+        let pc = &self.cfg.penalty;
+        // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
+        // Without them (and without minibatch-std, which couples the rows of a batch), real and
+        // fake go through D as one batch: half the ops, larger matmuls.
+        if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
+            let b = real_in.dims()[0];
+            let y2 = y
+                .as_ref()
+                .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
+            let both = self.d.forward(
+                w,
+                Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
+                y2,
+            );
+            (
+                both.clone().narrow(0, 0, b),
+                None,
+                both.narrow(0, b, b),
+                None,
+            )
+        } else {
+            let (r, r_grad) = self.d_pass(w, real_in.clone(), y.clone(), pc.r1 > 0.0);
+            let (f, f_grad) = self.d_pass(w, fake_in.clone(), y.clone(), pc.r2 > 0.0);
+            (r, r_grad, f, f_grad)
+        }
+    }
+
     /// D(x), with ∇ₓ Σ D(x) when `with_grad`.
     fn d_pass(
         &self,
@@ -393,4 +388,31 @@ impl Trainer {
             None => self.g.valid(),
         }
     }
+}
+
+/// D(real), ∇ₓD(real) when asked, D(fake), ∇ₓD(fake) when asked.
+type DOutputs = (Tensor<2>, Option<Tensor<2>>, Tensor<2>, Option<Tensor<2>>);
+
+/// Mean D(real), mean D(fake) and D's accuracy at telling them apart (by sign, or against the
+/// loss's own threshold).
+fn d_accuracy(kind: LossKind, r: &Tensor<2>, f: &Tensor<2>, stats: &mut StepStats) {
+    stats.d_real = r.clone().mean().into_scalar::<f64>();
+    stats.d_fake = f.clone().mean().into_scalar::<f64>();
+    let threshold = match kind {
+        LossKind::LeastSquares => 0.5,
+        LossKind::Wasserstein => 0.5 * (stats.d_real + stats.d_fake),
+        _ => 0.0,
+    };
+    let right = r
+        .clone()
+        .greater_elem(threshold)
+        .int()
+        .sum()
+        .into_scalar::<i64>()
+        + f.clone()
+            .lower_equal_elem(threshold)
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+    stats.d_acc = right as f64 / (r.dims()[0] + f.dims()[0]) as f64;
 }

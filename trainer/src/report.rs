@@ -1,19 +1,21 @@
 //! `keel eval RUN_DIR`: scores, plots and a markdown report of a series run, written to
-//! `RUN_DIR/eval/` through a staging directory (a failed evaluation leaves the old one, or none).
+//! `RUN_DIR/eval/`, swapped into place whole (a failed evaluation leaves the old one, or none).
 
-use super::classifier::Fit;
-use super::series::{gain, scores, synthetic, Gain, GainOptions, RealData, Scores};
-use super::series_plot::{projection, series_grid, spectra};
-use crate::data::{self, read_test_file, Split};
-use crate::run::load_generator;
-use crate::rundir::write_atomic;
+use crate::artifacts::{load_generator, GeneratorMeta, Summary};
+use crate::config::TrainConfig;
+use crate::data::{self, read_test_file, Dataset, Split};
+use crate::eval::classifier::Fit;
+use crate::eval::series::{gain, scores, synthetic, Gain, GainOptions, MeanStd, RealData, Scores};
+use crate::eval::series_plot::{projection, series_grid, spectra};
+use crate::model::Generator;
+pub use crate::rundir::EVAL_DIR;
+use crate::rundir::{replace_dir, write_atomic, EVAL_JSON, EVAL_REPORT, EVENTS};
+use crate::watch::{Event, WatchSummary};
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-pub const EVAL_DIR: &str = "eval";
 
 pub struct EvalOptions {
     /// A held-out file (CSV or `.ts`) instead of the dataset's own test split.
@@ -40,19 +42,89 @@ pub struct EvalJson {
     pub gain: Option<Gain>,
     pub seconds: f64,
     /// The watchdog's verdict on the training run and its events, one line each.
-    pub training: Option<crate::watch::WatchSummary>,
+    pub training: Option<WatchSummary>,
     pub events: Vec<String>,
+}
+
+/// What an evaluation reads: the run's generator and the real series it is judged against.
+struct Inputs {
+    cfg: TrainConfig,
+    meta: GeneratorMeta,
+    g: Generator,
+    shape: [usize; 2],
+    /// The training rows, as read again.
+    train: Dataset,
+    test: Split,
+    test_source: String,
 }
 
 /// Evaluates a series run; returns the directory written and what it holds.
 pub fn evaluate(
     run: &Path,
     opts: &EvalOptions,
-    progress: impl FnMut(&str),
+    mut progress: impl FnMut(&str),
 ) -> Result<(PathBuf, EvalJson)> {
     let start = std::time::Instant::now();
-    let device = Device::flex();
-    let (cfg, meta, g) = load_generator(run, &device)?;
+    let inputs = read_inputs(run, opts)?;
+    let Inputs {
+        cfg,
+        meta,
+        g,
+        shape,
+        ..
+    } = &inputs;
+    let norm = &meta.normalizer;
+    let train = Split {
+        points: norm.forward(&inputs.train.points),
+        labels: inputs.train.labels.clone(),
+    };
+    let test_n = Split {
+        points: norm.forward(&inputs.test.points),
+        labels: inputs.test.labels.clone(),
+    };
+    let real = RealData {
+        shape: *shape,
+        classes: meta.classes.len(),
+        train: &train,
+        test: &test_n,
+    };
+    progress("scores: TSTR/TRTR, discriminative, predictive");
+    let s = scores(g, &real, norm, opts.per_class, opts.repeats, opts.fit);
+    let gain = match (&opts.gain, meta.classes.is_empty()) {
+        (Some(o), false) => Some(gain(cfg, &real, g, o, &mut progress)?),
+        _ => None,
+    };
+    let report = EvalJson {
+        keel_version: env!("CARGO_PKG_VERSION").into(),
+        run: run.display().to_string(),
+        dataset: meta.dataset.clone(),
+        test_source: inputs.test_source.clone(),
+        seed: meta.seed,
+        real_train: inputs.train.len(),
+        real_test: inputs.test.points.len() / (shape[0] * shape[1]),
+        scores: s,
+        gain,
+        seconds: start.elapsed().as_secs_f64(),
+        // A report does not fail for want of a readable summary.
+        training: Summary::read(run).ok().and_then(|s| s.watch),
+        events: read_events(run),
+    };
+    // Written beside and swapped into place: a failed evaluation leaves the old one, or none.
+    let out = run.join(EVAL_DIR);
+    replace_dir(&out, |dir| {
+        write_plots(dir, &inputs, opts.fit.seed)?;
+        write_atomic(
+            &dir.join(EVAL_JSON),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
+        write_atomic(&dir.join(EVAL_REPORT), markdown(&report).as_bytes())
+    })?;
+    Ok((out, report))
+}
+
+/// The run's generator, its training data read again and the held-out series.
+fn read_inputs(run: &Path, opts: &EvalOptions) -> Result<Inputs> {
+    let (cfg, meta, g) = load_generator(run, &Device::flex())?;
     let Some(shape) = meta.shape else {
         bail!(
             "{} holds a generator of {}-D points, not series: `keel eval` scores series runs (points runs report their mode metrics in summary.json)",
@@ -89,36 +161,22 @@ pub fn evaluate(
     if test.labels.is_empty() && !meta.classes.is_empty() {
         bail!("{test_source}: no test series");
     }
-    let norm = &meta.normalizer;
-    let train = Split {
-        points: norm.forward(&ds.points),
-        labels: ds.labels.clone(),
-    };
-    let test_n = Split {
-        points: norm.forward(&test.points),
-        labels: test.labels.clone(),
-    };
-    let real = RealData {
+    Ok(Inputs {
+        cfg,
+        meta,
+        g,
         shape,
-        classes: meta.classes.len(),
-        train: &train,
-        test: &test_n,
-    };
-    let mut progress = progress;
-    progress("scores: TSTR/TRTR, discriminative, predictive");
-    let s = scores(&g, &real, norm, opts.per_class, opts.repeats, opts.fit);
-    let gain = match (&opts.gain, meta.classes.is_empty()) {
-        (Some(o), false) => Some(gain(&cfg, &real, &g, o, &mut progress)?),
-        _ => None,
-    };
+        train: ds,
+        test,
+        test_source,
+    })
+}
 
-    let out = run.join(EVAL_DIR);
-    let staging = tempfile::Builder::new()
-        .prefix(".eval-")
-        .tempdir_in(run)
-        .with_context(|| format!("cannot write in {}", run.display()))?;
-    let dir = staging.path();
-    let (fx, fy) = synthetic(&g, 10, opts.fit.seed + 3);
+/// Samples per class and channel, power spectra and a PCA projection, real beside generated.
+fn write_plots(dir: &Path, i: &Inputs, seed: u64) -> Result<()> {
+    let (meta, shape, test) = (&i.meta, i.shape, &i.test);
+    let norm = &meta.normalizer;
+    let (fx, fy) = synthetic(&i.g, 10, seed + 3);
     let fake = norm.inverse(&fx);
     let title = format!(
         "{} · seed {} (real grey, generated colour)",
@@ -133,9 +191,9 @@ pub fn evaluate(
         (&fake, &fy),
     )?;
     let (px, _) = synthetic(
-        &g,
+        &i.g,
         (test.labels.len().max(200) / meta.classes.len().max(1)).max(50),
-        opts.fit.seed + 4,
+        seed + 4,
     );
     let many = norm.inverse(&px);
     spectra(
@@ -151,46 +209,13 @@ pub fn evaluate(
         shape[0] * shape[1],
         &test.points,
         &many,
-    )?;
-    let report = EvalJson {
-        keel_version: env!("CARGO_PKG_VERSION").into(),
-        run: run.display().to_string(),
-        dataset: meta.dataset.clone(),
-        test_source,
-        seed: meta.seed,
-        real_train: ds.len(),
-        real_test: test.points.len() / (shape[0] * shape[1]),
-        scores: s,
-        gain,
-        seconds: start.elapsed().as_secs_f64(),
-        // A report does not fail for want of a readable summary.
-        training: crate::run::Summary::read(run).ok().and_then(|s| s.watch),
-        events: read_events(run),
-    };
-    write_atomic(
-        &dir.join("eval.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    write_atomic(&dir.join("report.md"), markdown(&report).as_bytes())?;
-    // Swap the finished directory into place.
-    if out.exists() {
-        let old = run.join(".eval-old");
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(&out, &old).with_context(|| format!("cannot replace {}", out.display()))?;
-        std::fs::rename(staging.keep(), &out)
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(staging.keep(), &out)
-            .with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    Ok((out, report))
+    )
 }
 
 fn read_events(run: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(run.join(crate::rundir::EVENTS)).unwrap_or_default();
+    let text = std::fs::read_to_string(run.join(EVENTS)).unwrap_or_default();
     text.lines()
-        .filter_map(|l| serde_json::from_str::<crate::watch::Event>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Event>(l).ok())
         .map(|e| e.to_string())
         .collect()
 }
@@ -248,7 +273,7 @@ pub fn markdown(r: &EvalJson) -> String {
         )
         .unwrap();
         for row in &g.rows {
-            let f = |v: &super::series::MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
+            let f = |v: &MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
             writeln!(
                 m,
                 "| {} | {} | {} | {} |",

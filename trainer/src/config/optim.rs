@@ -1,0 +1,61 @@
+//! `[optim]`: optimizers and learning-rate schedules. Every hyper-parameter is explicit: burn's
+//! defaults differ from PyTorch's.
+
+use super::section::{at_least_one, section};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    Adam,
+    Rmsprop,
+    Sgd,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    Constant,
+    /// Linear decay from lr to lr·final_lr_fraction over the run.
+    Linear,
+    /// Cosine decay from lr to lr·final_lr_fraction over the run.
+    Cosine,
+    /// lr·gamma^(step / step_every).
+    Step,
+}
+
+section! {
+    pub struct OptimConfig {
+        pub kind: OptimizerKind = OptimizerKind::Adam,
+        /// Generator learning rate (TTUR: set it apart from lr_d).
+        pub lr_g: f64 = 1e-4,
+        pub lr_d: f64 = 1e-4,
+        pub beta1: f64 = 0.5,
+        pub beta2: f64 = 0.9,
+        pub epsilon: f64 = 1e-8,
+        /// RMSprop smoothing constant.
+        pub rms_alpha: f64 = 0.99,
+        /// Momentum for RMSprop and SGD.
+        pub momentum: f64 = 0.0,
+        /// SGD momentum dampening.
+        pub dampening: f64 = 0.0,
+        pub nesterov: bool = false,
+        pub schedule: Schedule = Schedule::Constant,
+        pub final_lr_fraction: f64 = 0.1,
+        pub step_every: usize = 1000,
+        pub gamma: f64 = 0.5,
+    }
+}
+
+impl OptimConfig {
+    pub fn validate(&self) -> Result<()> {
+        at_least_one(&[("optim.step_every", self.step_every)])?;
+        for (k, v) in [("optim.lr_g", self.lr_g), ("optim.lr_d", self.lr_d)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("`{k}` must be a positive number, got {v}");
+            }
+        }
+        Ok(())
+    }
+}

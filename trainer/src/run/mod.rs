@@ -1,0 +1,347 @@
+//! `keel train`: a whole run from a resolved config and a dataset to a finished run directory.
+//! Files are written into the staging directory; its rename into place is the commit. The run is
+//! the top of the trainer: it calls everything else, and nothing imports it.
+
+mod outputs;
+mod plots;
+mod progress;
+
+use crate::artifacts::Row;
+use crate::checkpoint::{self, Resume, RunState};
+use crate::config::TrainConfig;
+use crate::data::{Dataset, Normalizer};
+use crate::eval::{mode_metrics, ModeMetrics};
+use crate::model::Generator;
+use crate::rundir::{self, RunDirWriter};
+use crate::sample::sample;
+use crate::train::{Fault, Faults, StepStats, TrainData, Trainer};
+use crate::watch::{Verdict, Watchdog};
+use anyhow::Result;
+use burn::tensor::Device;
+use progress::Progress;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use crate::artifacts::Summary;
+
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub force: bool,
+    pub recipe: String,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+    /// Faults to inject (`--inject`).
+    pub faults: Vec<Fault>,
+    /// Set by a signal handler: save a checkpoint after the current step and stop.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// The run stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub step: usize,
+    pub run: PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted at step {}; checkpoint saved. Continue with: keel train --resume {}",
+            self.step,
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Continues an interrupted run to the end.
+pub fn resume(
+    r: Resume,
+    device: &Device,
+    progress: bool,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<(PathBuf, Summary)> {
+    let opts = RunOptions {
+        out: r.dir.target.clone(),
+        force: false,
+        recipe: r.state.recipe.clone(),
+        progress,
+        faults: r.state.faults.clone(),
+        stop,
+    };
+    let cfg = r.state.config.clone();
+    let from = Some((r.ckpt.as_path(), &r.state));
+    let result = train_into(&cfg, &r.data, device, &opts, &r.dir, from);
+    finish(r.dir, result)
+}
+
+/// Seed of the fixed latents used for metric snapshots, so successive snapshots are comparable.
+const EVAL_SEED_OFFSET: u64 = 10_000;
+
+pub fn train(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    device: &Device,
+    opts: &RunOptions,
+) -> Result<(PathBuf, Summary)> {
+    let dir = RunDirWriter::create(&opts.out, opts.force)?;
+    let result = train_into(cfg, data, device, opts, &dir, None);
+    finish(dir, result)
+}
+
+/// Commits a finished run; after a failure keeps a run that has a checkpoint to resume from.
+fn finish(dir: RunDirWriter, result: Result<Summary>) -> Result<(PathBuf, Summary)> {
+    match result {
+        Ok(summary) => {
+            let run = dir.commit()?;
+            // A finished run has nothing to resume: its checkpoint would only take space.
+            for d in ["", ".old", ".new"] {
+                let _ = std::fs::remove_dir_all(run.join(format!("{}{d}", rundir::RESUME)));
+            }
+            Ok((run, summary))
+        }
+        Err(e) if e.is::<Interrupted>() => Err(e),
+        Err(e) => match rundir::existing_dir(&dir.path(rundir::RESUME)) {
+            Some(_) => Err(e.context(format!(
+                "the run failed; its last checkpoint is intact: fix the cause, then keel train --resume {}",
+                dir.target.display()
+            ))),
+            None => {
+                dir.abandon();
+                Err(e)
+            }
+        },
+    }
+}
+
+/// A run in progress: the trainer, its watchdog and what has been recorded so far.
+struct Session<'a> {
+    cfg: &'a TrainConfig,
+    data: &'a Dataset,
+    opts: &'a RunOptions,
+    dir: &'a RunDirWriter,
+    normalizer: Normalizer,
+    trainer: Trainer,
+    watchdog: Option<Watchdog>,
+    progress: Progress,
+    history: Vec<Row>,
+    latest: Option<ModeMetrics>,
+    last: StepStats,
+    /// Why the watchdog ended the run early.
+    gave_up: Option<String>,
+    /// Training time before a resume, and when this process started training.
+    seconds_before: f64,
+    start: Instant,
+    data_crc: u32,
+}
+
+fn train_into(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    device: &Device,
+    opts: &RunOptions,
+    dir: &RunDirWriter,
+    from: Option<(&Path, &RunState)>,
+) -> Result<Summary> {
+    let mut s = Session::new(cfg, data, device, opts, dir)?;
+    if let Some((ckpt, st)) = from {
+        s.restore(ckpt, st)?;
+    }
+    s.train()?;
+    outputs::write(&s)
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        cfg: &'a TrainConfig,
+        data: &'a Dataset,
+        device: &Device,
+        opts: &'a RunOptions,
+        dir: &'a RunDirWriter,
+    ) -> Result<Self> {
+        let normalizer = Normalizer::fit_dataset(data);
+        let points = normalizer.forward(&data.points);
+        let mut trainer = Trainer::new(
+            cfg.clone(),
+            TrainData::from_dataset(data, points.clone()),
+            device.clone(),
+        )?;
+        trainer.faults = Faults::new(opts.faults.clone());
+        let watchdog = match cfg.watch.enabled {
+            true => Some(Watchdog::new(
+                cfg,
+                &trainer,
+                &points,
+                &data.labels,
+                data.dim,
+                Some(&dir.path("")),
+            )?),
+            false => None,
+        };
+        Ok(Self {
+            cfg,
+            data,
+            opts,
+            dir,
+            normalizer,
+            trainer,
+            watchdog,
+            progress: Progress::new(cfg.train.steps, opts.progress),
+            history: Vec::new(),
+            latest: None,
+            last: StepStats::default(),
+            gave_up: None,
+            seconds_before: 0.0,
+            start: Instant::now(),
+            data_crc: checkpoint::data_crc(data),
+        })
+    }
+
+    /// Takes up an interrupted run where its checkpoint left it.
+    fn restore(&mut self, ckpt: &Path, st: &RunState) -> Result<()> {
+        checkpoint::restore(ckpt, st, &mut self.trainer, self.watchdog.as_mut())?;
+        let events = self.watchdog.as_ref().map_or(0, |w| w.events().len());
+        self.progress.resumed(self.trainer.step, events);
+        self.history = st.history.clone();
+        self.latest = st.latest.clone();
+        self.last = st.last.clone();
+        self.seconds_before = st.train_seconds;
+        self.start = Instant::now();
+        Ok(())
+    }
+
+    /// Mode metrics of `g` on fixed latents (`None` when the dataset has no modes).
+    fn evaluate(&self, g: &Generator) -> Option<ModeMetrics> {
+        let mix = self.data.mixture.as_ref()?;
+        Some(mode_metrics(&self.shown_samples(g), mix))
+    }
+
+    /// Samples from fixed latents in real units, so successive snapshots are comparable.
+    fn shown_samples(&self, g: &Generator) -> Vec<f32> {
+        let device = self.trainer.device.clone().inner();
+        let seed = self.cfg.train.seed + EVAL_SEED_OFFSET;
+        sample(
+            g,
+            &self.normalizer,
+            self.cfg.train.eval_samples,
+            seed,
+            &device,
+        )
+    }
+
+    fn train_seconds(&self) -> f64 {
+        self.seconds_before + self.start.elapsed().as_secs_f64()
+    }
+
+    /// Steps until the configured count, a verdict that ends the run, or a stop request.
+    fn train(&mut self) -> Result<()> {
+        self.start = Instant::now();
+        let steps = self.cfg.train.steps;
+        while self.trainer.step < steps {
+            let stats = self.trainer.step();
+            let step = self.trainer.step;
+            let eval_now = self.data.mixture.is_some()
+                && (step.is_multiple_of(self.cfg.train.eval_every) || step == steps);
+            let metrics = match eval_now {
+                true => self.evaluate(&self.trainer.sampling_generator()),
+                false => None,
+            };
+            match self.watch(&stats, metrics.as_ref())? {
+                Verdict::Healthy => {}
+                Verdict::RolledBack { .. } => continue,
+                Verdict::GaveUp(_) => break,
+            }
+            self.record(step, &stats, metrics);
+            self.progress.inc();
+            self.last = stats;
+            self.checkpoint(step)?;
+        }
+        self.progress.finish();
+        Ok(())
+    }
+
+    /// The watchdog's verdict on a step; a rollback or a stop drops the rows recorded after it.
+    fn watch(&mut self, stats: &StepStats, metrics: Option<&ModeMetrics>) -> Result<Verdict> {
+        let Some(w) = &mut self.watchdog else {
+            return Ok(Verdict::Healthy);
+        };
+        let verdict = w.observe(&mut self.trainer, stats, metrics)?;
+        self.progress.print_events(w);
+        let keep_to = match &verdict {
+            Verdict::Healthy => return Ok(verdict),
+            Verdict::RolledBack { to_step } => {
+                self.progress.set_step(*to_step);
+                *to_step
+            }
+            Verdict::GaveUp(why) => {
+                self.gave_up = Some(why.clone());
+                self.trainer.step
+            }
+        };
+        self.history.retain(|r| r.step <= keep_to);
+        self.latest = self.history.iter().rev().find_map(|r| r.metrics.clone());
+        Ok(verdict)
+    }
+
+    /// Logs the step (every `log_every`, at each metric snapshot and at the end).
+    fn record(&mut self, step: usize, stats: &StepStats, metrics: Option<ModeMetrics>) {
+        if metrics.is_some() {
+            self.latest = metrics.clone();
+        }
+        let c = &self.cfg.train;
+        if step.is_multiple_of(c.log_every) || metrics.is_some() || step == c.steps {
+            let augmenting = self.trainer.augmenter.is_some();
+            let w = self.watchdog.as_ref();
+            self.progress
+                .show(stats, augmenting, self.latest.as_ref(), w);
+            self.history.push(Row {
+                step,
+                stats: stats.clone(),
+                metrics,
+            });
+        }
+    }
+
+    /// Saves the resumable checkpoint every `checkpoint_every` steps, and on a stop request, after
+    /// which the run ends with `Interrupted`.
+    fn checkpoint(&mut self, step: usize) -> Result<()> {
+        let stop = self
+            .opts
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        let every = self.cfg.train.checkpoint_every;
+        let due = every > 0 && step.is_multiple_of(every) && step < self.cfg.train.steps;
+        if !stop && !due {
+            return Ok(());
+        }
+        let state = RunState {
+            config: self.cfg.clone(),
+            current: self.trainer.cfg.clone(),
+            recipe: self.opts.recipe.clone(),
+            source: self.data.source.clone(),
+            data_crc: self.data_crc,
+            faults: self.opts.faults.clone(),
+            armed: self.trainer.faults.clone(),
+            step,
+            train_seconds: self.train_seconds(),
+            history: self.history.clone(),
+            latest: self.latest.clone(),
+            last: self.last.clone(),
+        };
+        checkpoint::save(self.dir, &self.trainer, self.watchdog.as_ref(), &state)?;
+        if stop {
+            self.progress.finish();
+            return Err(Interrupted {
+                step,
+                run: self.opts.out.clone(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
