@@ -110,16 +110,15 @@ pub struct Metadata {
 impl Metadata {
     /// The `metadata_props` of the file, in writing order, all values strings (JSON where structured).
     pub fn to_props(&self) -> Vec<(String, String)> {
-        let json = to_json;
         let mut props = vec![
             (key::FORMAT_VERSION, self.format_version.to_string()),
             (key::PRODUCER, self.producer.clone()),
             (key::DEPENDENCIES, self.dependencies.clone()),
             (key::LATENT, self.latent.to_string()),
-            (key::CLASSES, json(&self.classes)),
-            (key::OUTPUT_SHAPE, json(&self.output_shape)),
-            (key::COLUMNS, json(&self.columns)),
-            (key::DENORM, json(&self.denorm)),
+            (key::CLASSES, to_json(&self.classes)),
+            (key::OUTPUT_SHAPE, to_json(&self.output_shape)),
+            (key::COLUMNS, to_json(&self.columns)),
+            (key::DENORM, to_json(&self.denorm)),
             (key::DATASET, self.dataset.clone()),
             (key::RECIPE, self.recipe.clone()),
             (key::SEED, self.seed.to_string()),
@@ -130,7 +129,7 @@ impl Metadata {
         // Where the dataset knows its modes, a runtime can score samples the way training did
         // (keel-run quantize compares int8 against float with it).
         if let Some(m) = &self.modes {
-            props.push((key::MODES, json(m)));
+            props.push((key::MODES, to_json(m)));
         }
         props.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }

@@ -3,7 +3,6 @@
 //! directory that later commands trust; every file inside is written temp-file → fsync → rename.
 
 use anyhow::{bail, Context, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const CONFIG: &str = "config.toml";

@@ -129,7 +129,7 @@ impl<W: Write> CrcWriter<'_, '_, W> {
 /// The table entry of layer `i`, its data starting at `at`; checks the spec's sizes.
 fn entry(i: u16, layer: &LayerSpec, at: usize) -> Result<LayerEntry, Error> {
     let bad = |field| Error::BadLayer { layer: i, field };
-    let width_ok = |n: usize| n % 4 == 0 && n != 0 && n <= MAX_WIDTH;
+    let width_ok = |n: usize| n.is_multiple_of(4) && n != 0 && n <= MAX_WIDTH;
     match layer {
         LayerSpec::Dense(d) => {
             let (n_in, n_out) = (d.in_dim, d.out_dim);

@@ -22,8 +22,11 @@ pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 }
 
 pub(crate) type Canvas<'b> = DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>;
-pub(crate) type Chart<'a, 'b> =
-    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(crate) type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 /// A white canvas of `size` pixels that will be written to `path`.
 pub(crate) fn canvas(path: &Path, size: (u32, u32)) -> Result<Canvas<'_>> {
@@ -189,9 +192,9 @@ pub fn lines(
 }
 
 /// Draws the legend and writes the image.
-fn finish<'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
-    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+fn finish<'a, 'b: 'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    root: &Canvas<'b>,
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
 ) -> Result<()> {
     chart
         .configure_series_labels()

@@ -20,7 +20,6 @@ use anyhow::{Context, Result};
 use detectors::{nonfinite, Check, Detectors, Reference};
 use remedy::remedy;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
