@@ -1,8 +1,6 @@
 //! The `keel` binary as users run it: outputs, determinism, and bad input.
 
-mod common;
-
-use common::{keel, stderr};
+use crate::common::{export_to, keel, refused_data, stderr};
 use std::path::Path;
 use std::process::Output;
 
@@ -89,17 +87,7 @@ fn a_run_directory_holds_everything_and_the_same_seed_repeats() {
 
     // `keel export` writes the same file again, elsewhere; a directory that is no run is refused.
     let again = tmp.path().join("again.onnx");
-    let o = keel(&[
-        "export",
-        a.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        std::fs::read(&again).unwrap() == onnx,
-        "export is deterministic"
-    );
+    assert!(export_to(&a, &again) == onnx, "export is deterministic");
     assert_fails(
         &keel(&["export", tmp.path().to_str().unwrap()]),
         "is not a Keel run directory",
@@ -226,18 +214,7 @@ fn bad_data_files_name_the_file_line_and_column() {
     for (name, text, needle) in cases {
         let p = tmp.path().join(name);
         std::fs::write(&p, text).unwrap();
-        assert_fails(
-            &keel(&[
-                "train",
-                "--data",
-                p.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "-q",
-            ]),
-            needle,
-        );
-        assert!(!out.exists());
+        refused_data(&p, &out, needle);
     }
     // A good N × D file trains.
     let p = tmp.path().join("good.csv");

@@ -3,9 +3,7 @@
 //! metrics.csv, generator files and events as the same run left alone. A damaged checkpoint is
 //! refused and kept; a crash between the checkpoint's two renames still resumes.
 
-mod common;
-
-use common::{keel, stderr};
+use crate::common::{keel, stderr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,10 +1,8 @@
 //! Labelled series end to end: the readers (CSV and `.ts`) and every bad input they refuse, the
 //! augmentations and ADA, and a short conditional run that `keel eval` scores.
 
-mod common;
-
+use crate::common::{export_to, keel, refused_data, stderr};
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{keel, stderr};
 use keel_trainer::config::AugmentConfig;
 use keel_trainer::data::{load, read_series_csv, read_ts};
 use keel_trainer::train::Augmenter;
@@ -116,20 +114,7 @@ fn every_bad_series_file_is_refused_naming_file_line_and_field() {
     for (name, text, needle) in cases {
         let p = tmp.path().join(name);
         std::fs::write(&p, text).unwrap();
-        let o = keel(&[
-            "train",
-            "--data",
-            p.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-            "--no-quantize",
-        ]);
-        assert!(!o.status.success(), "{name}: expected failure");
-        let e = stderr(&o);
-        assert!(e.contains(needle), "{name}: stderr lacks `{needle}`:\n{e}");
-        assert!(!e.contains("panicked"), "{name} panicked:\n{e}");
-        assert!(!out.exists(), "{name}: a run directory was written");
+        refused_data(&p, &out, needle);
     }
 }
 
@@ -216,15 +201,8 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
     assert_eq!(meta["shape"], serde_json::json!([2, 32]));
     // Re-exporting reads the normalisation back from generator.json: the same f64s, the same bytes.
     let again = tmp.path().join("again.onnx");
-    let o = keel(&[
-        "export",
-        run.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        std::fs::read(&again).unwrap() == std::fs::read(run.join("generator.onnx")).unwrap(),
+        export_to(&run, &again) == std::fs::read(run.join("generator.onnx")).unwrap(),
         "keel export rewrites the bytes keel train wrote"
     );
 

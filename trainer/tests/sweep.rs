@@ -1,8 +1,6 @@
 //! `keel sweep` as a cluster runs it: two shards into one directory, then `keel sweep merge`.
 
-mod common;
-
-use common::{keel, stderr};
+use crate::common::{keel, stderr};
 
 #[test]
 fn two_shards_merge_into_one_table_with_every_run_once() {

@@ -2,9 +2,7 @@
 //! and the run recovers to all modes, where the same run unwatched ends collapsed or NaN. And the
 //! slow detectors (vanishing, oscillation) and the policies against step figures made to show them.
 
-mod common;
-
-use common::{keel, stderr};
+use crate::common::{keel, stderr};
 use keel_trainer::artifacts::Summary;
 use keel_trainer::config::{ConfigBuilder, TrainConfig};
 use keel_trainer::train::{StepStats, TrainData, Trainer};

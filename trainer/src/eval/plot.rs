@@ -117,7 +117,7 @@ pub fn scatter(
         .map_err(err)?
         .label("mode centres")
         .legend(|(x, y)| Cross::new((x, y), 4, RED.stroke_width(2)));
-    finish(&root, &mut chart)?;
+    finish_at(&root, &mut chart, 12)?;
     Ok(())
 }
 
@@ -187,18 +187,19 @@ pub fn lines(
             )))
             .map_err(err)?;
     }
-    finish(&root, &mut chart)?;
+    finish_at(&root, &mut chart, 12)?;
     Ok(())
 }
 
-/// Draws the legend and writes the image.
-fn finish<'a, 'b: 'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+/// Draws the legend (labels at `font` points) and writes the image.
+pub(crate) fn finish_at<'a, 'b: 'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
     root: &Canvas<'b>,
     chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
+    font: u32,
 ) -> Result<()> {
     chart
         .configure_series_labels()
-        .label_font((FONT, 12))
+        .label_font((FONT, font))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()

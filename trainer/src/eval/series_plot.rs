@@ -1,7 +1,7 @@
 //! Plots of series data: real against generated traces per class and channel, mean power spectra
 //! per channel, and a 2-D PCA projection of whole series.
 
-use super::plot::{canvas, chart, err, register, FONT};
+use super::plot::{canvas, chart, err, finish_at, register, FONT};
 use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;
@@ -221,15 +221,7 @@ pub fn projection(path: &Path, title: &str, dim: usize, real: &[f32], fake: &[f3
         .map_err(err)?
         .label("generated")
         .legend(|(x, y)| Circle::new((x, y), 3, BLUE.filled()));
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 11))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    finish_at(&root, &mut chart, 11)
 }
 
 /// Mean and the top two principal axes (power iteration with deflation) of `dim`-wide rows.

@@ -70,6 +70,15 @@ pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_
     norm
 }
 
+/// The global gradient norm before clipping, clipping to `max_norm` when it is > 0 (0 = off).
+pub fn clip_if_set<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    if max_norm > 0.0 {
+        clip_global_norm(module, grads, max_norm)
+    } else {
+        global_norm(module, grads)
+    }
+}
+
 /// Clamps every float parameter to [−c, c]. The result is rebuilt as a fresh leaf: clamping a
 /// tracked parameter in place would leave a non-leaf the optimizer silently skips.
 pub fn clip_weights<M: Module>(module: M, c: f64) -> M {

@@ -11,7 +11,7 @@ mod snapshot;
 mod step;
 
 pub use augment::{warp_curve, Augmenter};
-pub use clip::{clip_global_norm, clip_weights, global_norm, param_norm};
+pub use clip::{clip_global_norm, clip_if_set, clip_weights, global_norm, param_norm};
 pub use ema::Ema;
 pub use inject::{Fault, FaultKind, Faults};
 pub use optim::{build_optimizer, learning_rate};

@@ -1,8 +1,8 @@
 //! One generator step: n_critic discriminator updates, then one generator update.
 
 use super::{
-    build_optimizer, clip_global_norm, clip_weights, global_norm, learning_rate, normal_tensor,
-    uniform_tensor, Augmenter, Batcher, Ema, Faults,
+    build_optimizer, clip_if_set, clip_weights, learning_rate, normal_tensor, uniform_tensor,
+    Augmenter, Batcher, Ema, Faults,
 };
 use crate::config::{LossKind, TrainConfig};
 use crate::model::generator::GenMode;
@@ -238,11 +238,7 @@ impl Trainer {
         }
         stats.loss_g = loss.clone().into_scalar::<f64>();
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.g);
-        stats.grad_norm_g = if cfg.regularize.grad_clip > 0.0 {
-            clip_global_norm(&self.g, &mut grads, cfg.regularize.grad_clip)
-        } else {
-            global_norm(&self.g, &grads)
-        };
+        stats.grad_norm_g = clip_if_set(&self.g, &mut grads, cfg.regularize.grad_clip);
         self.g = self.opt_g.step(lr_g, self.g.clone(), grads);
         self.step += 1;
         stats.augment_p = self.augmenter.as_ref().map_or(0.0, |a| a.p);
@@ -319,11 +315,7 @@ impl Trainer {
         }
         stats.loss_d = loss.clone().into_scalar::<f64>();
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.d);
-        stats.grad_norm_d = if cfg.regularize.grad_clip > 0.0 {
-            clip_global_norm(&self.d, &mut grads, cfg.regularize.grad_clip)
-        } else {
-            global_norm(&self.d, &grads)
-        };
+        stats.grad_norm_d = clip_if_set(&self.d, &mut grads, cfg.regularize.grad_clip);
         self.d = self.opt_d.step(lr_d, self.d.clone(), grads);
         if cfg.regularize.weight_clip > 0.0 {
             self.d = clip_weights(self.d.clone(), cfg.regularize.weight_clip);
