@@ -275,3 +275,52 @@ impl Metadata {
 fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `keel export` writes is what `keel-run` reads back, field for field.
+    #[test]
+    fn the_reader_reads_back_what_the_writer_wrote() {
+        let written = Metadata {
+            format_version: FORMAT_VERSION,
+            producer: "keel-trainer 0.1.0".into(),
+            dependencies: "burn 0.22.1".into(),
+            latent: 8,
+            classes: vec!["walk".into(), "run".into()],
+            output_shape: vec![2, 3],
+            columns: Vec::new(),
+            denorm: Denorm::MeanStd {
+                mean: vec![0.1, -2.5e-7],
+                std: vec![1.0 / 3.0, 7.0],
+            },
+            dataset: "imu".into(),
+            recipe: "stable".into(),
+            seed: 42,
+            step: 1000,
+            metrics: serde_json::json!({ "modes": 8 }),
+            config: "[train]\nseed = 42\n".into(),
+            modes: Some(Modes {
+                centres: vec![[1.0, 0.0], [0.0, 1.0]],
+                std: 0.01,
+            }),
+            all: BTreeMap::new(),
+        };
+        let props = written.to_props();
+        assert_eq!(props[0].0, key::FORMAT_VERSION);
+        let read = Metadata::from_props(props.into_iter().collect()).unwrap();
+        assert_eq!(read.producer, written.producer);
+        assert_eq!(read.dependencies, written.dependencies);
+        assert_eq!(read.latent, written.latent);
+        assert_eq!(read.classes, written.classes);
+        assert_eq!(read.output_shape, written.output_shape);
+        // The exact f64s: de-normalised samples depend on them.
+        assert_eq!(read.denorm, written.denorm);
+        assert_eq!((read.seed, read.step), (written.seed, written.step));
+        assert_eq!(read.metrics, written.metrics);
+        assert_eq!(read.config, written.config);
+        assert_eq!(read.modes, written.modes);
+        assert_eq!(read.all.len(), 15);
+    }
+}
