@@ -283,12 +283,9 @@ fn a_full_disk_leaves_no_partial_file_and_the_last_checkpoint_intact() {
     };
 
     // No room for the first checkpoint: an error naming the cause, and nothing left behind.
-    let o = keel_limited(&run_args(&out), 100);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("cannot write the checkpoint") && err.contains("too large"),
-        "{err}"
+    exits_1_saying(
+        &keel_limited(&run_args(&out), 100),
+        &["cannot write the checkpoint", "too large"],
     );
     assert!(listing().is_empty(), "left behind: {:?}", listing());
 
@@ -297,12 +294,9 @@ fn a_full_disk_leaves_no_partial_file_and_the_last_checkpoint_intact() {
     assert!(checkpoints_later(&mut c, &out, 2));
     kill9(c);
     let before = manifest(&out).unwrap();
-    let o = keel_limited(&resume_args(&out), 100);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("last checkpoint is intact") && err.contains("--resume"),
-        "{err}"
+    exits_1_saying(
+        &keel_limited(&resume_args(&out), 100),
+        &["last checkpoint is intact", "--resume"],
     );
     assert_eq!(manifest(&out).unwrap(), before, "the checkpoint changed");
     let partial = staging(&out).join("checkpoint/resume.new");
@@ -326,4 +320,13 @@ fn a_full_disk_leaves_no_partial_file_and_the_last_checkpoint_intact() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("a-file"), "{}", stderr(&o));
+}
+
+/// A run that failed (exit 1) with every one of `needles` in its error.
+fn exits_1_saying(o: &std::process::Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks `{n}`:\n{err}");
+    }
 }

@@ -8,7 +8,6 @@ use keel_trainer::data::{load, read_series_csv, read_ts};
 use keel_trainer::train::Augmenter;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
-use std::path::Path;
 
 /// Three classes told apart by frequency and offset: 2 channels × 32 steps.
 fn series_csv(per_class: usize, test_per_class: usize) -> String {
@@ -237,15 +236,7 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
     let bad = tmp.path().join("held_out.csv");
     std::fs::write(&bad, "label,c0_t0,c0_t1\nnew,1,2\n").unwrap();
     let before = std::fs::read(run.join("eval/eval.json")).unwrap();
-    let o = keel(&[
-        "eval",
-        run.to_str().unwrap(),
-        "--no-gain",
-        "--test",
-        bad.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
+    let e = eval_refused(&run, &bad);
     assert!(e.contains("held_out.csv"), "{e}");
     let unseen = tmp.path().join("unseen.ts");
     let mut ts = String::from("@classLabel true slow jump\n@data\n");
@@ -255,15 +246,7 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
         vec!["0.2"; 32].join(",")
     ));
     std::fs::write(&unseen, ts).unwrap();
-    let o = keel(&[
-        "eval",
-        run.to_str().unwrap(),
-        "--no-gain",
-        "--test",
-        unseen.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
+    let e = eval_refused(&run, &unseen);
     assert!(
         e.contains("unseen.ts:3: field `label`: class `jump` is not one the model was trained on"),
         "{e}"
@@ -273,5 +256,20 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
         before,
         "a failed eval leaves the report"
     );
-    assert!(!Path::new(&run.join(".eval-old")).exists());
+    for leftover in ["eval.old", "eval.new"] {
+        assert!(!run.join(leftover).exists(), "{leftover} left behind");
+    }
+}
+
+/// `keel eval RUN --no-gain --test TEST`, which must fail; its stderr.
+fn eval_refused(run: &std::path::Path, test: &std::path::Path) -> String {
+    let o = keel(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--no-gain",
+        "--test",
+        test.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "keel eval accepted {}", test.display());
+    stderr(&o)
 }
