@@ -2,7 +2,7 @@
 //! so G learns through them), for series data. Each transform whose strength is > 0 is applied to
 //! each sample with probability `p`; with `ada_target` > 0, `p` follows ADA's controller.
 
-use super::section::{at_most, non_negative, section};
+use super::section::{at_most, fields, non_negative, section};
 use anyhow::{bail, Result};
 
 section! {
@@ -37,21 +37,13 @@ impl AugmentConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        at_most(&[("augment.warp_knots", self.warp_knots, 1024)])?;
-        for (k, v) in [
-            ("augment.p", self.p),
-            ("augment.ada_target", self.ada_target),
-        ] {
+        at_most(&fields!(self, "augment": warp_knots), 1024)?;
+        for (k, v) in fields!(self, "augment": p, ada_target) {
             if !(0.0..=1.0).contains(&v) {
                 bail!("`{k}` must be in [0, 1], got {v}");
             }
         }
-        non_negative(&[
-            ("augment.jitter", self.jitter),
-            ("augment.scaling", self.scaling),
-            ("augment.time_shift", self.time_shift),
-            ("augment.magnitude_warp", self.magnitude_warp),
-        ])?;
+        non_negative(&fields!(self, "augment": jitter, scaling, time_shift, magnitude_warp))?;
         if self.time_shift > 0.5 {
             bail!(
                 "`augment.time_shift` must be ≤ 0.5 (a fraction of the length), got {}",

@@ -1,6 +1,6 @@
 //! `[model]`: the generator and discriminator architectures.
 
-use super::section::{at_least_one, at_most, section};
+use super::section::{at_least_one, at_most, fields, section};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -41,21 +41,13 @@ section! {
 
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
-        at_least_one(&[
-            ("model.latent", self.latent),
-            ("model.g_width", self.g_width),
-            ("model.d_width", self.d_width),
-        ])?;
-        at_most(&[
-            ("model.latent", self.latent, 4096),
-            ("model.g_width", self.g_width, 8192),
-            ("model.d_width", self.d_width, 8192),
-            ("model.g_depth", self.g_depth, 64),
-            ("model.d_depth", self.d_depth, 64),
-            ("model.d_conv", self.d_conv, 16),
-            ("model.d_conv_channels", self.d_conv_channels, 1024),
-            ("model.d_conv_kernel", self.d_conv_kernel, 255),
-        ])?;
+        at_least_one(&fields!(self, "model": latent, g_width, d_width))?;
+        at_most(&fields!(self, "model": latent), 4096)?;
+        at_most(&fields!(self, "model": g_width, d_width), 8192)?;
+        at_most(&fields!(self, "model": g_depth, d_depth), 64)?;
+        at_most(&fields!(self, "model": d_conv), 16)?;
+        at_most(&fields!(self, "model": d_conv_channels), 1024)?;
+        at_most(&fields!(self, "model": d_conv_kernel), 255)?;
         if self.d_conv > 0 && (self.d_conv_channels == 0 || self.d_conv_kernel.is_multiple_of(2)) {
             bail!("`model.d_conv_channels` must be at least 1 and `model.d_conv_kernel` odd");
         }

@@ -1,7 +1,7 @@
 //! `[optim]`: optimizers and learning-rate schedules. Every hyper-parameter is explicit: burn's
 //! defaults differ from PyTorch's.
 
-use super::section::{at_least_one, section};
+use super::section::{at_least_one, fields, section};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +50,8 @@ section! {
 
 impl OptimConfig {
     pub fn validate(&self) -> Result<()> {
-        at_least_one(&[("optim.step_every", self.step_every)])?;
-        for (k, v) in [("optim.lr_g", self.lr_g), ("optim.lr_d", self.lr_d)] {
+        at_least_one(&fields!(self, "optim": step_every))?;
+        for (k, v) in fields!(self, "optim": lr_g, lr_d) {
             if !(v > 0.0 && v.is_finite()) {
                 bail!("`{k}` must be a positive number, got {v}");
             }

@@ -1,6 +1,6 @@
 //! `[penalty]`: gradient penalties on D (WGAN-GP, R1, R2).
 
-use super::section::{non_negative, section};
+use super::section::{fields, non_negative, section};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
@@ -29,10 +29,6 @@ section! {
 
 impl PenaltyConfig {
     pub fn validate(&self) -> Result<()> {
-        non_negative(&[
-            ("penalty.gp", self.gp),
-            ("penalty.r1", self.r1),
-            ("penalty.r2", self.r2),
-        ])
+        non_negative(&fields!(self, "penalty": gp, r1, r2))
     }
 }

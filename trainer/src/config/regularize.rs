@@ -1,6 +1,6 @@
 //! `[regularize]`: weight clipping, gradient clipping, L1/L2 and instance noise.
 
-use super::section::{non_negative, section};
+use super::section::{fields, non_negative, section};
 use anyhow::Result;
 
 section! {
@@ -22,14 +22,7 @@ section! {
 
 impl RegularizeConfig {
     pub fn validate(&self) -> Result<()> {
-        non_negative(&[
-            ("regularize.weight_clip", self.weight_clip),
-            ("regularize.grad_clip", self.grad_clip),
-            ("regularize.l1_g", self.l1_g),
-            ("regularize.l2_g", self.l2_g),
-            ("regularize.l1_d", self.l1_d),
-            ("regularize.l2_d", self.l2_d),
-            ("regularize.instance_noise", self.instance_noise),
-        ])
+        non_negative(&fields!(self, "regularize":
+            weight_clip, grad_clip, l1_g, l2_g, l1_d, l2_d, instance_noise))
     }
 }

@@ -26,6 +26,16 @@ macro_rules! section {
 
 pub(crate) use section;
 
+/// `[(key, value)]` of some fields of section `s`, each key `section.field` spelled from the
+/// field's own name (so an error can never name a key that does not exist).
+macro_rules! fields {
+    ($s:expr, $section:literal: $($f:ident),+ $(,)?) => {
+        [$( (concat!($section, ".", stringify!($f)), $s.$f) ),+]
+    };
+}
+
+pub(crate) use fields;
+
 /// Fails naming the first key of `fields` that is zero.
 pub(crate) fn at_least_one(fields: &[(&str, usize)]) -> anyhow::Result<()> {
     match fields.iter().find(|(_, v)| *v == 0) {
@@ -34,11 +44,11 @@ pub(crate) fn at_least_one(fields: &[(&str, usize)]) -> anyhow::Result<()> {
     }
 }
 
-/// Fails naming the first key of `fields` above its bound: sizes that allocate, where a typo must
-/// be an error, not an attempt at terabytes.
-pub(crate) fn at_most(fields: &[(&str, usize, usize)]) -> anyhow::Result<()> {
-    match fields.iter().find(|(_, v, max)| v > max) {
-        Some((k, v, max)) => anyhow::bail!("`{k}` = {v} is more than Keel supports ({max})"),
+/// Fails naming the first key of `fields` above `max`: sizes that allocate, where a typo must be
+/// an error, not an attempt at terabytes.
+pub(crate) fn at_most(fields: &[(&str, usize)], max: usize) -> anyhow::Result<()> {
+    match fields.iter().find(|(_, v)| *v > max) {
+        Some((k, v)) => anyhow::bail!("`{k}` = {v} is more than Keel supports ({max})"),
         None => Ok(()),
     }
 }

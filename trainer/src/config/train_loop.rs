@@ -1,6 +1,6 @@
 //! `[train]`: steps, batches, EMA, seed, logging and checkpoints.
 
-use super::section::{at_least_one, at_most, section};
+use super::section::{at_least_one, at_most, fields, section};
 use anyhow::{bail, Result};
 
 section! {
@@ -26,19 +26,11 @@ section! {
 
 impl TrainLoopConfig {
     pub fn validate(&self) -> Result<()> {
-        at_least_one(&[
-            ("train.batch", self.batch),
-            ("train.n_critic", self.n_critic),
-            ("train.log_every", self.log_every),
-            ("train.eval_every", self.eval_every),
-            ("train.eval_samples", self.eval_samples),
-            ("train.steps", self.steps),
-        ])?;
-        at_most(&[
-            ("train.batch", self.batch, 65_536),
-            ("train.n_critic", self.n_critic, 100),
-            ("train.eval_samples", self.eval_samples, 1_000_000),
-        ])?;
+        at_least_one(&fields!(self, "train":
+            batch, n_critic, log_every, eval_every, eval_samples, steps))?;
+        at_most(&fields!(self, "train": batch), 65_536)?;
+        at_most(&fields!(self, "train": n_critic), 100)?;
+        at_most(&fields!(self, "train": eval_samples), 1_000_000)?;
         if !(0.0..1.0).contains(&self.ema) {
             bail!("`train.ema` must be in [0, 1), got {}", self.ema);
         }

@@ -1,7 +1,7 @@
 //! `[watch]`: the stability watchdog. Detectors are checked every `every` steps (NaN/Inf every
 //! step), each with a threshold below, and the policy answers them (see docs/watchdog.md).
 
-use super::section::{at_least_one, at_most, section};
+use super::section::{at_least_one, at_most, fields, section};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -80,15 +80,9 @@ section! {
 
 impl WatchConfig {
     pub fn validate(&self) -> Result<()> {
-        at_most(&[("watch.samples", self.samples, 100_000)])?;
-        at_least_one(&[
-            ("watch.every", self.every),
-            ("watch.window", self.window),
-            ("watch.patience", self.patience),
-            ("watch.collapse_patience", self.collapse_patience),
-            ("watch.samples", self.samples),
-            ("watch.snapshot_every", self.snapshot_every),
-        ])?;
+        at_most(&fields!(self, "watch": samples), 100_000)?;
+        at_least_one(&fields!(self, "watch":
+            every, window, patience, collapse_patience, samples, snapshot_every))?;
         if self.samples < 6 {
             bail!("`watch.samples` must be at least 6 (coverage uses 5 nearest neighbours)");
         }
