@@ -5,10 +5,31 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 
-pub const BUILTIN_NAMES: &[&str] = &["ring8", "grid25", "basicmotions", "sines"];
+pub const BUILTIN_NAMES: &[&str] = &[
+    "ring8",
+    "grid25",
+    "basicmotions",
+    "sines",
+    "arrowhead",
+    "japanesevowels",
+];
 
 /// BasicMotions (UEA archive), compiled in: see `data/assets/README.md`.
 const BASICMOTIONS_CSV: &str = include_str!("../assets/basicmotions.csv");
+/// UEA/UCR sets where augmentation has room to help (attribution: `data/assets/README.md`), as
+/// their `_TRAIN.ts` and `_TEST.ts` texts.
+const UEA_SETS: &[(&str, &str, &str)] = &[
+    (
+        "arrowhead",
+        include_str!("../assets/ArrowHead_TRAIN.ts"),
+        include_str!("../assets/ArrowHead_TEST.ts"),
+    ),
+    (
+        "japanesevowels",
+        include_str!("../assets/JapaneseVowels_eq_TRAIN.ts"),
+        include_str!("../assets/JapaneseVowels_eq_TEST.ts"),
+    ),
+];
 
 /// PacGAN trains on 100k fixed points.
 const TRAIN_POINTS: usize = 100_000;
@@ -76,6 +97,17 @@ pub fn builtin(name: &str, seed: u64) -> Option<Dataset> {
             return Some(ds);
         }
         _ => {}
+    }
+    if let Some((set, train, test)) = UEA_SETS.iter().find(|(n, ..)| *n == name) {
+        let train_path = format!("{set}_TRAIN.ts");
+        let test_path = format!("{set}_TEST.ts");
+        let ds = super::series::parse_ts_pair(
+            std::path::Path::new(&train_path),
+            train,
+            Some((std::path::Path::new(&test_path), test)),
+        )
+        .expect("a bundled UEA set parses");
+        return Some(ds);
     }
     let mixture = Mixture::named(name)?;
     Some(Dataset {

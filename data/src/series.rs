@@ -188,42 +188,48 @@ fn series_shape(path: &Path, line: u64, names: &[String]) -> Result<(usize, usiz
 
 /// Reads a UEA/UCR `.ts` file. A sibling `…_TEST.ts` of a `…_TRAIN.ts` becomes the test split.
 pub fn read_ts(path: &Path) -> Result<Dataset> {
-    let (mut rows, shape) = read_ts_rows(path, true)?;
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot open data file {}", p.display()))
+    };
+    let train = read(path)?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-    if let Some(base) = stem.as_deref().and_then(|s| s.strip_suffix("_TRAIN")) {
-        let test = path.with_file_name(format!("{base}_TEST.ts"));
-        if test.exists() {
-            let (test_rows, test_shape) = read_ts_rows(&test, false)?;
-            if test_shape != shape {
-                bail!(
-                    "{}: series are {}×{}, the training file's are {}×{}",
-                    test.display(),
-                    test_shape.0,
-                    test_shape.1,
-                    shape.0,
-                    shape.1
-                );
-            }
-            rows.extend(test_rows);
+    let test_path = stem
+        .as_deref()
+        .and_then(|s| s.strip_suffix("_TRAIN"))
+        .map(|base| path.with_file_name(format!("{base}_TEST.ts")))
+        .filter(|t| t.exists());
+    match test_path {
+        Some(t) => parse_ts_pair(path, &train, Some((&t, &read(&t)?))),
+        None => parse_ts_pair(path, &train, None),
+    }
+}
+
+/// A `.ts` training text (named `path` in errors and in the dataset's name, less `_TRAIN`) and,
+/// when given, its test text: one dataset whose test split is the second file.
+pub fn parse_ts_pair(path: &Path, train: &str, test: Option<(&Path, &str)>) -> Result<Dataset> {
+    let (mut rows, shape) = ts_rows(path, train, true)?;
+    if let Some((test, text)) = test {
+        let (test_rows, test_shape) = ts_rows(test, text, false)?;
+        if test_shape != shape {
+            bail!(
+                "{}: series are {}×{}, the training file's are {}×{}",
+                test.display(),
+                test_shape.0,
+                test_shape.1,
+                shape.0,
+                shape.1
+            );
         }
+        rows.extend(test_rows);
     }
     let (channels, length) = shape;
     let names = super::series_columns(channels, length);
     assemble(path, rows, channels, length, names)
 }
 
-/// The rows of one `.ts` file and their (dimensions, length).
-fn read_ts_rows(path: &Path, train: bool) -> Result<(Vec<Row>, (usize, usize))> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot open data file {}", path.display()))?;
-    ts_rows(path, &text, train)
-}
-
 /// The `.ts` text of `path` (named in errors), without looking for a sibling test file.
 pub fn parse_ts(path: &Path, text: &str) -> Result<Dataset> {
-    let (rows, (channels, length)) = ts_rows(path, text, true)?;
-    let names = super::series_columns(channels, length);
-    assemble(path, rows, channels, length, names)
+    parse_ts_pair(path, text, None)
 }
 
 fn ts_rows(path: &Path, text: &str, train: bool) -> Result<(Vec<Row>, (usize, usize))> {
@@ -429,7 +435,9 @@ pub fn read_test_file(path: &Path, classes: &[String], shape: [usize; 2]) -> Res
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("ts"));
     let rows = if is_ts {
-        read_ts_rows(path, false)?.0
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot open data file {}", path.display()))?;
+        ts_rows(path, &text, false)?.0
     } else {
         let ds = read_series_csv(path)?;
         if ds.shape != Some(shape) {

@@ -273,3 +273,49 @@ fn eval_refused(run: &std::path::Path, test: &std::path::Path) -> String {
     assert!(!o.status.success(), "keel eval accepted {}", test.display());
     stderr(&o)
 }
+
+/// The UEA sets bundled for the augmentation study: built in by name, and the same rows when their
+/// files are read through the `.ts` reader (the sibling `_TEST.ts` becoming the test split).
+#[test]
+fn the_bundled_uea_sets_load_by_name_and_from_their_files() {
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/assets");
+    let sets = [
+        ("arrowhead", "ArrowHead_TRAIN.ts", 3, 36, 175, [1, 251]),
+        (
+            "japanesevowels",
+            "JapaneseVowels_eq_TRAIN.ts",
+            9,
+            270,
+            370,
+            [12, 25],
+        ),
+    ];
+    for (name, file, classes, train, test, shape) in sets {
+        let ds = load(name, 0).unwrap();
+        assert_eq!(ds.name, name);
+        assert_eq!(ds.classes.len(), classes, "{name}");
+        assert_eq!((ds.len(), ds.shape), (train, Some(shape)), "{name}");
+        let held_out = ds.test.as_ref().expect("a test split");
+        assert_eq!(held_out.labels.len(), test, "{name}");
+        let from_file = read_ts(&assets.join(file)).unwrap();
+        assert_eq!(from_file.points, ds.points, "{name}");
+        assert_eq!(from_file.labels, ds.labels, "{name}");
+        assert_eq!(from_file.test.unwrap().points, held_out.points, "{name}");
+    }
+    // A built-in UEA set trains, exports and quantizes like any series set.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let o = keel(&[
+        "train",
+        "--data",
+        "arrowhead",
+        "--steps",
+        "20",
+        "--no-eval",
+        "-q",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("generator.onnx").exists());
+}

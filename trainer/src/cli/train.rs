@@ -23,8 +23,8 @@ pub struct TrainArgs {
     /// TOML file whose keys override the recipe.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// A built-in dataset (basicmotions, sines, ring8, grid25), or a file: a labelled-series CSV
-    /// (`split,label,c0_t0,…`), a UEA `.ts` file, or a plain N×D CSV.
+    /// A built-in dataset (basicmotions, sines, arrowhead, japanesevowels, ring8, grid25), or a
+    /// file: a labelled-series CSV (`split,label,c0_t0,…`), a UEA `.ts` file, or a plain N×D CSV.
     #[arg(long, default_value = "basicmotions")]
     data: String,
     /// Generator steps (overrides train.steps).
