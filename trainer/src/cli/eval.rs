@@ -82,6 +82,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if let (Some(t), Some(b)) = (s.tstr, s.trtr) {
         println!("TSTR {:.3}  TRTR {:.3}  ratio {:.3}", t, b, t / b.max(1e-9));
     }
+    if let (Some(t), Some(b)) = (s.tstr_minirocket, s.trtr_minirocket) {
+        println!("MiniRocket judge: TSTR {t:.3}  TRTR {b:.3}");
+    }
     println!(
         "discriminative {:.3} ± {:.3}  predictive {:.4} (real→real {:.4})",
         s.discriminative.mean, s.discriminative.std, s.predictive.mean, s.predictive_real.mean

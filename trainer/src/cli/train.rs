@@ -223,6 +223,9 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
                         r.scores.discriminative.mean
                     );
                 }
+                if let (Some(t), Some(b)) = (r.scores.tstr_minirocket, r.scores.trtr_minirocket) {
+                    println!("  MiniRocket judge: TSTR {t:.3} / TRTR {b:.3}");
+                }
                 println!(
                     "  report: {} (augmentation gain: keel eval {})",
                     eval_dir.join(rundir::EVAL_REPORT).display(),

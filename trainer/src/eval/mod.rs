@@ -6,4 +6,5 @@ pub mod series_plot;
 
 pub use modes::{mode_metrics, ModeMetrics};
 pub mod classifier;
+pub mod minirocket;
 pub mod series;

@@ -3,6 +3,7 @@
 //! Everything here works on normalised series (the run's per-channel normaliser).
 
 use super::classifier::{accuracy, predictor_mae, train_classifier, train_predictor, Fit};
+use super::minirocket;
 use crate::config::TrainConfig;
 use crate::data::{Normalizer, Split};
 use crate::model::Generator;
@@ -30,6 +31,11 @@ pub struct Scores {
     pub tstr: Option<f64>,
     pub trtr: Option<f64>,
     pub tstr_over_trtr: Option<f64>,
+    /// The same with MiniRocket + ridge as the judge (a stronger few-shot classifier than the CNN).
+    #[serde(default)]
+    pub tstr_minirocket: Option<f64>,
+    #[serde(default)]
+    pub trtr_minirocket: Option<f64>,
     /// |accuracy − 0.5| of a real-vs-synthetic classifier on a held-out 20 %, over `repeats`.
     pub discriminative: MeanStd,
     /// Next-step MAE (data units) of a predictor trained on synthetic, tested on real.
@@ -83,7 +89,7 @@ pub fn scores(
     fit: Fit,
 ) -> Scores {
     let shape = real.shape;
-    let (tstr, trtr) = if real.classes > 0 && !real.test.labels.is_empty() {
+    let (tstr, trtr, rocket_scores) = if real.classes > 0 && !real.test.labels.is_empty() {
         let (sx, sy) = synthetic(g, per_class, fit.seed + 1);
         let c = train_classifier(&sx, &sy, shape, real.classes, fit);
         let tstr = accuracy(&c, &real.test.points, &real.test.labels, shape);
@@ -95,9 +101,17 @@ pub fn scores(
             fit,
         );
         let trtr = accuracy(&c, &real.test.points, &real.test.labels, shape);
-        (Some(tstr), Some(trtr))
+        let test = (&real.test.points[..], &real.test.labels[..]);
+        let rocket = |x: &[f32], y: &[usize]| {
+            minirocket::accuracy((x, y), test, shape, real.classes, fit.seed)
+        };
+        let mr = (
+            rocket(&sx, &sy),
+            rocket(&real.train.points, &real.train.labels),
+        );
+        (Some(tstr), Some(trtr), Some(mr))
     } else {
-        (None, None)
+        (None, None, None)
     };
     // Real rows for the post-hoc tests: every real series we have (train and test).
     let dim = shape[0] * shape[1];
@@ -125,6 +139,8 @@ pub fn scores(
         tstr,
         trtr,
         tstr_over_trtr: tstr.zip(trtr).map(|(a, b)| a / b.max(1e-9)),
+        tstr_minirocket: rocket_scores.map(|r| r.0),
+        trtr_minirocket: rocket_scores.map(|r| r.1),
         discriminative: MeanStd::of(&disc),
         predictive: MeanStd::of(&pred),
         predictive_real: MeanStd::of(&pred_real),

@@ -1,0 +1,425 @@
+//! A stronger judge than the reference CNN for few-shot series: MiniRocket (Dempster, Schmidt &
+//! Webb, KDD 2021) features and a ridge classifier whose penalty is chosen by exact leave-one-out
+//! cross-validation, as sktime/aeon's `MiniRocketMultivariate` + `RidgeClassifierCV` do.
+//!
+//! The transform: 84 fixed kernels of length 9 (weight 2 at three positions, −1 at the other six),
+//! each at a set of dilations spread log-uniformly up to the series length; for each
+//! (kernel, dilation) a random subset of channels is summed, and biases are quantiles of that
+//! convolution on one random training series. A feature is the proportion of positive values
+//! (PPV) of the convolution minus one bias. Padding alternates between combinations, as in the paper.
+
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+const KERNEL_LENGTH: usize = 9;
+/// 84 = C(9, 3) kernels.
+const KERNELS: usize = 84;
+const MAX_DILATIONS_PER_KERNEL: usize = 32;
+/// The paper's default number of features (rounded down to a multiple of 84).
+pub const FEATURES: usize = 10_000;
+
+/// One (kernel, dilation) combination and the biases of its features.
+struct Combo {
+    /// Positions (of 9) that weigh 2.
+    twos: [usize; 3],
+    dilation: usize,
+    padded: bool,
+    channels: Vec<usize>,
+    biases: Vec<f32>,
+}
+
+/// A fitted transform: series `[C, T]` (channel-major rows) to PPV features.
+pub struct MiniRocket {
+    shape: [usize; 2],
+    combos: Vec<Combo>,
+}
+
+impl MiniRocket {
+    /// Fits dilations, channel subsets and biases to `x` (`n` channel-major series of `shape`).
+    pub fn fit(x: &[f32], shape: [usize; 2], seed: u64) -> Self {
+        let [channels, length] = shape;
+        let n = x.len() / (channels * length);
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let kernels = kernel_positions();
+        let mut combos = Vec::new();
+        let dilations = dilations(length);
+        for (di, &(dilation, features)) in dilations.iter().enumerate() {
+            for (ki, twos) in kernels.iter().enumerate() {
+                let padded = (di + ki) % 2 == 0;
+                let max_channels = channels.min(KERNEL_LENGTH);
+                let exponent = rng.random_range(0.0..((max_channels + 1) as f64).log2());
+                let count = (2f64.powf(exponent) as usize).clamp(1, channels);
+                let mut all: Vec<usize> = (0..channels).collect();
+                all.shuffle(&mut rng);
+                let mut chosen = all[..count].to_vec();
+                chosen.sort_unstable();
+                let mut combo = Combo {
+                    twos: *twos,
+                    dilation,
+                    padded,
+                    channels: chosen,
+                    biases: Vec::new(),
+                };
+                // Biases: low-discrepancy quantiles of the convolution of one training series.
+                let example = rng.random_range(0..n.max(1));
+                let series = &x[example * channels * length..][..channels * length];
+                let mut out = combo.convolve(series, length);
+                out.sort_by(f32::total_cmp);
+                combo.biases = (1..=features)
+                    .map(|i| quantile(&out, (i as f64 * GOLDEN).fract()))
+                    .collect();
+                combos.push(combo);
+            }
+        }
+        Self { shape, combos }
+    }
+
+    pub fn features(&self) -> usize {
+        self.combos.iter().map(|c| c.biases.len()).sum()
+    }
+
+    /// PPV features of each series of `x`, row-major `[n, features]`.
+    pub fn transform(&self, x: &[f32]) -> Vec<f32> {
+        let [channels, length] = self.shape;
+        let mut f = Vec::with_capacity(x.len() / (channels * length) * self.features());
+        for series in x.chunks_exact(channels * length) {
+            for c in &self.combos {
+                let out = c.convolve(series, length);
+                let n = out.len().max(1) as f32;
+                f.extend(
+                    c.biases
+                        .iter()
+                        .map(|&b| out.iter().filter(|&&v| v > b).count() as f32 / n),
+                );
+            }
+        }
+        f
+    }
+}
+
+const GOLDEN: f64 = 1.618_033_988_749_895;
+
+impl Combo {
+    /// The kernel at this dilation over the sum of the chosen channels: the full length with zero
+    /// padding, or only the positions where the kernel fits.
+    fn convolve(&self, series: &[f32], length: usize) -> Vec<f32> {
+        let mut summed = vec![0f32; length];
+        for &ch in &self.channels {
+            let row = &series[ch * length..][..length];
+            summed.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        }
+        let half = (KERNEL_LENGTH / 2) * self.dilation;
+        let (start, end) = if self.padded {
+            (0, length)
+        } else {
+            (half.min(length), length.saturating_sub(half))
+        };
+        (start..end.max(start))
+            .map(|t| {
+                let mut acc = 0f32;
+                for j in 0..KERNEL_LENGTH {
+                    // Position t + (j − 4)·d; outside the series is a zero of the padding.
+                    let Some(p) = (t + j * self.dilation).checked_sub(half) else {
+                        continue;
+                    };
+                    if p < length {
+                        let w = if self.twos.contains(&j) { 2.0 } else { -1.0 };
+                        acc += w * summed[p];
+                    }
+                }
+                acc
+            })
+            .collect()
+    }
+}
+
+/// The 84 ways to put weight 2 at three of nine positions.
+fn kernel_positions() -> Vec<[usize; 3]> {
+    let mut k = Vec::with_capacity(KERNELS);
+    for a in 0..KERNEL_LENGTH {
+        for b in a + 1..KERNEL_LENGTH {
+            for c in b + 1..KERNEL_LENGTH {
+                k.push([a, b, c]);
+            }
+        }
+    }
+    k
+}
+
+/// Dilations spread log-uniformly from 1 to (T − 1) / 8, with how many features each gets (the
+/// reference implementation's `_fit_dilations`).
+fn dilations(length: usize) -> Vec<(usize, usize)> {
+    let per_kernel = FEATURES / KERNELS;
+    let count = per_kernel.min(MAX_DILATIONS_PER_KERNEL);
+    let multiplier = per_kernel as f64 / count as f64;
+    let max_exponent = (((length.max(KERNEL_LENGTH) - 1) as f64) / (KERNEL_LENGTH - 1) as f64)
+        .log2()
+        .max(0.0);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for i in 0..count {
+        let e = if count > 1 {
+            max_exponent * i as f64 / (count - 1) as f64
+        } else {
+            0.0
+        };
+        let d = 2f64.powf(e).floor() as usize;
+        match out.last_mut() {
+            Some((last, n)) if *last == d => *n += 1,
+            _ => out.push((d, 1)),
+        }
+    }
+    for (_, n) in out.iter_mut() {
+        *n = (*n as f64 * multiplier) as usize;
+    }
+    let mut remainder = per_kernel - out.iter().map(|(_, n)| n).sum::<usize>();
+    let mut i = 0;
+    while remainder > 0 {
+        out[i].1 += 1;
+        remainder -= 1;
+        i = (i + 1) % out.len();
+    }
+    out
+}
+
+/// The `q` quantile of sorted `v` (linear interpolation, as numpy's default).
+fn quantile(v: &[f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, frac) = (pos.floor() as usize, pos.fract() as f32);
+    let hi = (lo + 1).min(v.len() - 1);
+    v[lo] + frac * (v[hi] - v[lo])
+}
+
+/// A one-vs-rest ridge classifier on standardised features, its penalty chosen from
+/// 10⁻³ … 10³ by exact leave-one-out error (dual form: the few-shot case has far fewer series
+/// than features).
+pub struct Ridge {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+    /// Training rows (standardised), dual coefficients `[n, classes]` and the target means.
+    rows: Vec<Vec<f64>>,
+    coef: Vec<Vec<f64>>,
+    offset: Vec<f64>,
+    pub alpha: f64,
+}
+
+impl Ridge {
+    /// Fits on `features` (`[n, f]` row-major) with labels in `0..classes`.
+    pub fn fit(features: &[f32], labels: &[usize], classes: usize) -> Self {
+        let n = labels.len();
+        let f = features.len() / n.max(1);
+        let col = |j: usize| features.iter().skip(j).step_by(f).map(|&v| v as f64);
+        let mean: Vec<f64> = (0..f).map(|j| col(j).sum::<f64>() / n as f64).collect();
+        let scale: Vec<f64> = (0..f)
+            .map(|j| {
+                let var = col(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / n as f64;
+                if var > 0.0 {
+                    1.0 / var.sqrt()
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let standard = |r: &[f32]| -> Vec<f64> {
+            r.iter()
+                .zip(mean.iter().zip(&scale))
+                .map(|(&v, (m, s))| (v as f64 - m) * s)
+                .collect()
+        };
+        let rows: Vec<Vec<f64>> = features.chunks_exact(f).map(standard).collect();
+        // Targets ±1 per class, centred (the intercept).
+        let mut y: Vec<Vec<f64>> = labels
+            .iter()
+            .map(|&l| {
+                (0..classes)
+                    .map(|c| if c == l { 1.0 } else { -1.0 })
+                    .collect()
+            })
+            .collect();
+        let offset: Vec<f64> = (0..classes)
+            .map(|c| y.iter().map(|r| r[c]).sum::<f64>() / n as f64)
+            .collect();
+        y.iter_mut()
+            .for_each(|r| r.iter_mut().zip(&offset).for_each(|(v, o)| *v -= o));
+        let gram: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|a| rows.iter().map(|b| dot(a, b)).collect())
+            .collect();
+        let mut best = (f64::INFINITY, 1.0, Vec::new());
+        for i in 0..10 {
+            let alpha = 10f64.powf(-3.0 + 6.0 * i as f64 / 9.0);
+            let Some(inv) = inverse_spd(&gram, alpha) else {
+                continue;
+            };
+            // Dual coefficients A = (K + αI)⁻¹ Y; the leave-one-out residual of row i is
+            // A_i / (K + αI)⁻¹_ii.
+            let coef: Vec<Vec<f64>> = (0..n)
+                .map(|r| {
+                    (0..classes)
+                        .map(|c| (0..n).map(|k| inv[r][k] * y[k][c]).sum())
+                        .collect()
+                })
+                .collect();
+            let loo: f64 = (0..n)
+                .map(|r| coef[r].iter().map(|a| (a / inv[r][r]).powi(2)).sum::<f64>())
+                .sum();
+            if loo < best.0 {
+                best = (loo, alpha, coef);
+            }
+        }
+        let (_, alpha, coef) = best;
+        Self {
+            mean,
+            scale,
+            rows,
+            coef,
+            offset,
+            alpha,
+        }
+    }
+
+    /// The class of each row of `features`.
+    pub fn predict(&self, features: &[f32]) -> Vec<usize> {
+        let f = self.mean.len();
+        features
+            .chunks_exact(f)
+            .map(|r| {
+                let x: Vec<f64> = r
+                    .iter()
+                    .zip(self.mean.iter().zip(&self.scale))
+                    .map(|(&v, (m, s))| (v as f64 - m) * s)
+                    .collect();
+                let k: Vec<f64> = self.rows.iter().map(|row| dot(row, &x)).collect();
+                let score = |c: usize| {
+                    self.offset[c] + k.iter().zip(&self.coef).map(|(a, b)| a * b[c]).sum::<f64>()
+                };
+                (0..self.offset.len())
+                    .max_by(|&a, &b| score(a).total_cmp(&score(b)))
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// (K + αI)⁻¹ of a symmetric positive semi-definite K, by Cholesky; `None` if it is not positive
+/// definite. Written here rather than taken from nalgebra: the matrices are at most a few hundred
+/// rows, and nalgebra's numeric dependencies would change features that burn's build shares.
+fn inverse_spd(k: &[Vec<f64>], alpha: f64) -> Option<Vec<Vec<f64>>> {
+    let n = k.len();
+    // L (lower, row-major n × n) with L Lᵀ = K + αI.
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let diag = if i == j { alpha } else { 0.0 };
+            let s = k[i][j] + diag - (0..j).map(|p| l[i * n + p] * l[j * n + p]).sum::<f64>();
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = s.sqrt();
+            } else {
+                l[i * n + j] = s / l[j * n + j];
+            }
+        }
+    }
+    // M = L⁻¹ (lower) by forward substitution, column by column; then (K + αI)⁻¹ = Mᵀ M.
+    let mut m = vec![0f64; n * n];
+    for c in 0..n {
+        for i in c..n {
+            let s: f64 = (c..i).map(|p| l[i * n + p] * m[p * n + c]).sum();
+            let unit = if i == c { 1.0 } else { 0.0 };
+            m[i * n + c] = (unit - s) / l[i * n + i];
+        }
+    }
+    let entry = |i: usize, j: usize| (i.max(j)..n).map(|p| m[p * n + i] * m[p * n + j]).sum();
+    Some(
+        (0..n)
+            .map(|i| (0..n).map(|j| entry(i, j)).collect())
+            .collect(),
+    )
+}
+
+/// Test accuracy of MiniRocket + ridge trained on `train` (normalised series of `shape`, labels).
+pub fn accuracy(
+    train: (&[f32], &[usize]),
+    test: (&[f32], &[usize]),
+    shape: [usize; 2],
+    classes: usize,
+    seed: u64,
+) -> f64 {
+    let rocket = MiniRocket::fit(train.0, shape, seed);
+    let ridge = Ridge::fit(&rocket.transform(train.0), train.1, classes);
+    let predicted = ridge.predict(&rocket.transform(test.0));
+    let right = predicted.iter().zip(test.1).filter(|(p, l)| p == l).count();
+    right as f64 / test.1.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dilations_share_out_every_feature_of_a_kernel() {
+        for length in [9, 25, 100, 251] {
+            let d = dilations(length);
+            assert_eq!(d.iter().map(|(_, n)| n).sum::<usize>(), FEATURES / KERNELS);
+            assert_eq!(d[0].0, 1);
+            assert!(
+                d.last().unwrap().0 <= (length - 1) / 8 + 1,
+                "{length}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_inverse_inverts() {
+        let k = vec![
+            vec![4.0, 1.0, 0.5],
+            vec![1.0, 3.0, 0.2],
+            vec![0.5, 0.2, 2.0],
+        ];
+        let inv = inverse_spd(&k, 0.1).unwrap();
+        // (K + αI) · inverse = I, entry by entry.
+        let product = |i: usize, j: usize| -> f64 {
+            (0..3)
+                .map(|p| (k[i][p] + if i == p { 0.1 } else { 0.0 }) * inv[p][j])
+                .sum()
+        };
+        for (i, j) in (0..3).flat_map(|i| (0..3).map(move |j| (i, j))) {
+            let want = if i == j { 1.0 } else { 0.0 };
+            assert!((product(i, j) - want).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn it_tells_apart_series_that_differ_only_in_frequency() {
+        // Two classes of noisy sines, slow and fast; few training series.
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut make = |n: usize| {
+            let mut x = Vec::new();
+            let mut y = Vec::new();
+            for i in 0..n {
+                let class = i % 2;
+                let f = if class == 0 { 0.05 } else { 0.15 };
+                let phase = rng.random_range(0.0..std::f64::consts::TAU);
+                x.extend((0..64).map(|t| {
+                    (f * std::f64::consts::TAU * t as f64 + phase).sin() as f32
+                        + rng.random_range(-0.3..0.3)
+                }));
+                y.push(class);
+            }
+            (x, y)
+        };
+        let (tx, ty) = make(10);
+        let (vx, vy) = make(100);
+        let acc = accuracy((&tx, &ty), (&vx, &vy), [1, 64], 2, 0);
+        assert!(acc > 0.95, "{acc}");
+    }
+}
