@@ -246,17 +246,17 @@ pub fn markdown(r: &EvalJson) -> String {
         writeln!(m, "| TRTR accuracy | {} |", pct(b)).unwrap();
         writeln!(m, "| TSTR / TRTR | {q:.3} |").unwrap();
     }
-    if let (Some(a), Some(b)) = (s.tstr_minirocket, s.trtr_minirocket) {
+    if let Some(j) = s.minirocket {
         writeln!(
             m,
             "| TSTR accuracy, MiniRocket + ridge judge | {} |",
-            pct(a)
+            pct(j.tstr)
         )
         .unwrap();
         writeln!(
             m,
             "| TRTR accuracy, MiniRocket + ridge judge | {} |",
-            pct(b)
+            pct(j.trtr)
         )
         .unwrap();
     }

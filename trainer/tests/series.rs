@@ -205,11 +205,7 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
         "keel export rewrites the bytes keel train wrote"
     );
 
-    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
-            .unwrap();
+    let eval = eval_once(&run);
     let tstr = eval["scores"]["tstr"].as_f64().unwrap();
     let trtr = eval["scores"]["trtr"].as_f64().unwrap();
     assert!(
@@ -217,11 +213,7 @@ fn a_short_conditional_run_generates_each_class_and_eval_reports_it() {
         "TSTR {tstr} vs TRTR {trtr}: the generator makes each class"
     );
     // Same run, same evaluation: every score repeats (seeded classifiers, seeded draws).
-    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let again: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
-            .unwrap();
+    let again = eval_once(&run);
     assert_eq!(
         again["scores"], eval["scores"],
         "the same seed gives the same scores"
@@ -305,17 +297,8 @@ fn the_bundled_uea_sets_load_by_name_and_from_their_files() {
     // A built-in UEA set trains, exports and quantizes like any series set.
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let o = keel(&[
-        "train",
-        "--data",
-        "arrowhead",
-        "--steps",
-        "20",
-        "--no-eval",
-        "-q",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
+    let args = ["--data", "arrowhead", "--steps", "20", "--no-eval", "-q"];
+    let o = keel(&[&["train"], &args[..], &["--out", run.to_str().unwrap()]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(run.join("generator.onnx").exists());
 }
@@ -334,4 +317,12 @@ fn the_minirocket_judge_classifies_basicmotions() {
         0,
     );
     assert!(acc >= 0.95, "MiniRocket accuracy on BasicMotions {acc}");
+}
+
+/// `keel eval RUN --no-gain --repeats 1` (it must succeed); the `eval.json` it wrote.
+fn eval_once(run: &std::path::Path) -> serde_json::Value {
+    let o = keel(&["eval", run.to_str().unwrap(), "--no-gain", "--repeats", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(run.join("eval/eval.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
 }

@@ -82,8 +82,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if let (Some(t), Some(b)) = (s.tstr, s.trtr) {
         println!("TSTR {:.3}  TRTR {:.3}  ratio {:.3}", t, b, t / b.max(1e-9));
     }
-    if let (Some(t), Some(b)) = (s.tstr_minirocket, s.trtr_minirocket) {
-        println!("MiniRocket judge: TSTR {t:.3}  TRTR {b:.3}");
+    if let Some(j) = s.minirocket {
+        println!("MiniRocket judge: TSTR {:.3}  TRTR {:.3}", j.tstr, j.trtr);
     }
     println!(
         "discriminative {:.3} ± {:.3}  predictive {:.4} (real→real {:.4})",

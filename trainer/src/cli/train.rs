@@ -223,8 +223,11 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
                         r.scores.discriminative.mean
                     );
                 }
-                if let (Some(t), Some(b)) = (r.scores.tstr_minirocket, r.scores.trtr_minirocket) {
-                    println!("  MiniRocket judge: TSTR {t:.3} / TRTR {b:.3}");
+                if let Some(j) = r.scores.minirocket {
+                    println!(
+                        "  MiniRocket judge: TSTR {:.3} / TRTR {:.3}",
+                        j.tstr, j.trtr
+                    );
                 }
                 println!(
                     "  report: {} (augmentation gain: keel eval {})",

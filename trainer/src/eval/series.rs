@@ -31,11 +31,8 @@ pub struct Scores {
     pub tstr: Option<f64>,
     pub trtr: Option<f64>,
     pub tstr_over_trtr: Option<f64>,
-    /// The same with MiniRocket + ridge as the judge (a stronger few-shot classifier than the CNN).
-    #[serde(default)]
-    pub tstr_minirocket: Option<f64>,
-    #[serde(default)]
-    pub trtr_minirocket: Option<f64>,
+    /// TSTR and TRTR with MiniRocket + ridge as the judge (a stronger few-shot classifier).
+    pub minirocket: Option<Judged>,
     /// |accuracy − 0.5| of a real-vs-synthetic classifier on a held-out 20 %, over `repeats`.
     pub discriminative: MeanStd,
     /// Next-step MAE (data units) of a predictor trained on synthetic, tested on real.
@@ -43,6 +40,13 @@ pub struct Scores {
     /// The same predictor trained on real training data (the floor).
     pub predictive_real: MeanStd,
     pub classifier: Fit,
+}
+
+/// Test accuracy of a judge trained on synthetic (TSTR) and on real (TRTR) series.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Judged {
+    pub tstr: f64,
+    pub trtr: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,11 +109,11 @@ pub fn scores(
         let rocket = |x: &[f32], y: &[usize]| {
             minirocket::accuracy((x, y), test, shape, real.classes, fit.seed)
         };
-        let mr = (
-            rocket(&sx, &sy),
-            rocket(&real.train.points, &real.train.labels),
-        );
-        (Some(tstr), Some(trtr), Some(mr))
+        let judged = Judged {
+            tstr: rocket(&sx, &sy),
+            trtr: rocket(&real.train.points, &real.train.labels),
+        };
+        (Some(tstr), Some(trtr), Some(judged))
     } else {
         (None, None, None)
     };
@@ -139,8 +143,7 @@ pub fn scores(
         tstr,
         trtr,
         tstr_over_trtr: tstr.zip(trtr).map(|(a, b)| a / b.max(1e-9)),
-        tstr_minirocket: rocket_scores.map(|r| r.0),
-        trtr_minirocket: rocket_scores.map(|r| r.1),
+        minirocket: rocket_scores,
         discriminative: MeanStd::of(&disc),
         predictive: MeanStd::of(&pred),
         predictive_real: MeanStd::of(&pred_real),
