@@ -5,7 +5,9 @@ use crate::artifacts::{load_generator, GeneratorMeta, Summary};
 use crate::config::TrainConfig;
 use crate::data::{self, read_test_file, Dataset, Split};
 use crate::eval::classifier::Fit;
-use crate::eval::series::{gain, scores, synthetic, Gain, GainOptions, MeanStd, RealData, Scores};
+use crate::eval::series::{
+    gain, scores, synthetic, Gain, GainOptions, Judge, MeanStd, RealData, Scores,
+};
 use crate::eval::series_plot::{projection, series_grid, spectra};
 use crate::model::Generator;
 pub use crate::rundir::EVAL_DIR;
@@ -280,7 +282,7 @@ pub fn markdown(r: &EvalJson) -> String {
     .unwrap();
     writeln!(m, "Reference classifier: a 1-D CNN (conv 7 → conv 5, 32 channels, ReLU, global average, linear), Adam lr {}, {} steps of batch {}, seed {}. Discriminative score: the same CNN telling real from synthetic, trained on 80 %, |accuracy − 0.5| on 20 %. Predictive score: the same CNN with causal convolutions predicting the last channel's next step from the other channels (TimeGAN protocol; TimeGAN used GRUs). MiniRocket judge: 9,996 MiniRocket features (Dempster et al. 2021) and a one-vs-rest ridge classifier whose penalty is chosen from 10⁻³…10³ by leave-one-out error.\n", s.classifier.lr, s.classifier.steps, s.classifier.batch, s.classifier.seed).unwrap();
     if let Some(g) = &r.gain {
-        writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the classifier trained on k real series per class; mean ± std over {} draws of the k. Classic: + {} series per class from jitter / scaling / magnitude warp / time warp of those k (Um et al. 2017). Keel: + {} series per class from a GAN trained on those k only ({} steps; k = all uses the run's generator).\n", g.draws, g.added_per_class, g.added_per_class, g.gan_steps).unwrap();
+        writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {} trained on k real series per class; mean ± std over {} draws of the k. Classic: + {} series per class from jitter / scaling / magnitude warp / time warp of those k (Um et al. 2017). Keel: + {} series per class from a GAN trained on those k only ({} steps; k = all uses the run's generator).\n", match g.judge { Judge::Cnn => "reference CNN", Judge::Minirocket => "MiniRocket + ridge judge" }, g.draws, g.added_per_class, g.added_per_class, g.gan_steps).unwrap();
         writeln!(
             m,
             "| k | real only | + classic | + Keel |\n| --- | --- | --- | --- |"

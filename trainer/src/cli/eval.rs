@@ -1,6 +1,6 @@
 use anyhow::{bail, Result};
 use keel_trainer::eval::classifier::Fit;
-use keel_trainer::eval::series::GainOptions;
+use keel_trainer::eval::series::{GainOptions, Judge};
 use keel_trainer::report::{evaluate, EvalOptions};
 use std::path::PathBuf;
 
@@ -32,6 +32,10 @@ pub struct EvalArgs {
     /// Series added per class (GAN samples, or classic augmentations).
     #[arg(long, default_value_t = 50)]
     added: usize,
+    /// The classifier that judges the gain study: the reference CNN, or MiniRocket + ridge (a
+    /// stronger few-shot classifier).
+    #[arg(long, value_enum, default_value = "cnn")]
+    judge: Judge,
     /// Generator steps of each GAN of the gain study [default: the run's].
     #[arg(long)]
     gan_steps: Option<usize>,
@@ -70,6 +74,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         repeats: a.repeats,
         gain: (!a.no_gain).then(|| GainOptions {
             ks,
+            judge: a.judge,
             draws: a.draws,
             added_per_class: a.added,
             gan_steps: a.gan_steps.unwrap_or(run_cfg.train.steps),

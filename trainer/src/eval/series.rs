@@ -191,11 +191,23 @@ pub struct Gain {
     pub added_per_class: usize,
     /// Generator steps of each GAN trained on k series per class.
     pub gan_steps: usize,
+    pub judge: Judge,
     pub rows: Vec<GainRow>,
+}
+
+/// The classifier that judges the augmentation gain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Judge {
+    /// The reference 1-D CNN.
+    Cnn,
+    /// MiniRocket features and a leave-one-out ridge classifier.
+    Minirocket,
 }
 
 pub struct GainOptions {
     pub ks: Vec<Option<usize>>,
+    pub judge: Judge,
     pub draws: usize,
     pub added_per_class: usize,
     pub gan_steps: usize,
@@ -221,9 +233,13 @@ pub fn gain(
             let seed = opts.fit.seed + 1000 * draw as u64 + k.unwrap_or(0) as u64;
             let (x, y) = pick(real.train, dim, real.classes, k, seed);
             let fit = Fit { seed, ..opts.fit };
-            let acc = |x: &[f32], y: &[usize]| {
-                let m = train_classifier(x, y, shape, real.classes, fit);
-                accuracy(&m, &real.test.points, &real.test.labels, shape)
+            let test = (&real.test.points[..], &real.test.labels[..]);
+            let acc = |x: &[f32], y: &[usize]| match opts.judge {
+                Judge::Cnn => {
+                    let m = train_classifier(x, y, shape, real.classes, fit);
+                    accuracy(&m, test.0, test.1, shape)
+                }
+                Judge::Minirocket => minirocket::accuracy((x, y), test, shape, real.classes, seed),
             };
             a.push(acc(&x, &y));
             let (ax, ay) = classic_augment(&x, &y, shape, opts.added_per_class, real.classes, seed);
@@ -256,6 +272,7 @@ pub fn gain(
         draws: opts.draws,
         added_per_class: opts.added_per_class,
         gan_steps: opts.gan_steps,
+        judge: opts.judge,
         rows,
     })
 }
