@@ -14,9 +14,16 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Version of the checkpoint's layout. A resume refuses any other: a checkpoint is a run's
+/// working state, not an archive, and is finished by the keel that started it. 2: the watchdog's
+/// memory kept per detector (none of version 1 carried the field: they read as 0).
+pub(crate) const CHECKPOINT_FORMAT: u32 = 2;
+
 /// A checkpoint's record of the run itself (the trainer and watchdog have their own files).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct RunState {
+    #[serde(default)]
+    pub(crate) format: u32,
     /// The configuration the run started with (it rebuilds the trainer), and the one it runs with
     /// now (the watchdog's remedies change it).
     pub(crate) config: TrainConfig,
@@ -70,6 +77,13 @@ impl Resume {
         rundir::verify(&ckpt)
             .with_context(|| format!("the checkpoint in {} is damaged", ckpt.display()))?;
         let state: RunState = rundir::read_cbor(&ckpt.join(RUN))?;
+        if state.format != CHECKPOINT_FORMAT {
+            bail!(
+                "the checkpoint in {} has checkpoint format {}, this keel reads {CHECKPOINT_FORMAT}: finish the run with the keel that started it, or start it again with --force",
+                ckpt.display(),
+                state.format
+            );
+        }
         let data = crate::data::load(&state.source, state.config.train.seed)
             .with_context(|| format!("cannot load the run's data `{}`", state.source))?;
         if data_crc(&data) != state.data_crc {

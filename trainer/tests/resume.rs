@@ -4,6 +4,7 @@
 //! refused and kept; a crash between the checkpoint's two renames still resumes.
 
 use crate::common::{keel, stderr};
+use keel_trainer::rundir;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -238,6 +239,31 @@ fn a_damaged_checkpoint_is_refused_and_kept() {
     // Mended, the run resumes from `resume.old` and finishes.
     bytes[mid] ^= 0x10;
     std::fs::write(&victim, &bytes).unwrap();
+
+    // But not a checkpoint of another layout (here as keel before checkpoint format 2 wrote it,
+    // with no `format`, sealed again): refused, naming the versions, not misread.
+    let record = old.join("run.cbor");
+    let original = std::fs::read(&record).unwrap();
+    let mut value: ciborium::Value = ciborium::from_reader(original.as_slice()).unwrap();
+    if let ciborium::Value::Map(entries) = &mut value {
+        entries.retain(|(k, _)| k.as_text() != Some("format"));
+    }
+    let mut older = Vec::new();
+    ciborium::into_writer(&value, &mut older).unwrap();
+    let reseal = |bytes: &[u8]| {
+        std::fs::write(&record, bytes).unwrap();
+        std::fs::remove_file(old.join(rundir::MANIFEST)).unwrap();
+        rundir::seal(&old).unwrap();
+    };
+    reseal(&older);
+    let o = keel(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("checkpoint format 0, this keel reads"),
+        "{err}"
+    );
+    reseal(&original);
     let o = keel(&[
         "train",
         "--resume",

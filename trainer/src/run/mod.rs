@@ -320,6 +320,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let state = RunState {
+            format: checkpoint::CHECKPOINT_FORMAT,
             config: self.cfg.clone(),
             current: self.trainer.cfg.clone(),
             recipe: self.opts.recipe.clone(),
