@@ -10,7 +10,7 @@ use crate::eval::series::{
 };
 use crate::eval::series_plot::{projection, series_grid, spectra};
 use crate::model::Generator;
-pub use crate::rundir::EVAL_DIR;
+use crate::rundir::EVAL_DIR;
 use crate::rundir::{replace_dir, write_atomic, EVAL_JSON, EVAL_REPORT, EVENTS};
 use crate::watch::{Event, WatchSummary};
 use anyhow::{bail, Context, Result};

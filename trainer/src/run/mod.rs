@@ -6,7 +6,7 @@ mod outputs;
 mod plots;
 mod progress;
 
-use crate::artifacts::Row;
+use crate::artifacts::{Row, Summary};
 use crate::checkpoint::{self, Resume, RunState};
 use crate::config::TrainConfig;
 use crate::data::{Dataset, Normalizer};
@@ -23,8 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-pub use crate::artifacts::Summary;
 
 pub struct RunOptions {
     pub out: PathBuf,
@@ -210,7 +208,6 @@ impl<'a> Session<'a> {
         self.latest = st.latest.clone();
         self.last = st.last.clone();
         self.seconds_before = st.train_seconds;
-        self.start = Instant::now();
         Ok(())
     }
 

@@ -336,6 +336,7 @@ impl Watchdog {
     }
 }
 
+/// Parameter norms `[D, G]`.
 fn norms(t: &Trainer) -> [f64; 2] {
     [param_norm(&t.d), param_norm(&t.g)]
 }

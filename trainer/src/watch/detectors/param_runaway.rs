@@ -2,8 +2,8 @@
 //! its value in the trusted snapshot.
 
 use super::{Check, Detector};
-use crate::train::param_norm;
 use crate::watch::events::{Finding, Kind};
+use crate::watch::norms;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -11,7 +11,7 @@ pub(crate) struct ParamRunaway;
 
 impl Detector for ParamRunaway {
     fn check(&mut self, c: &Check) -> Option<Finding> {
-        let now = [param_norm(&c.t.d), param_norm(&c.t.g)];
+        let now = norms(c.t);
         let (step, norms) = c.confirmed;
         let limit = c.cfg.param_growth;
         ["D", "G"].into_iter().enumerate().find_map(|(i, net)| {
