@@ -1,6 +1,6 @@
 //! One sample through the int8 program: latent, layers, output — in a caller-owned arena.
 
-use crate::kernels::{dense::dense, table, Kernel};
+use crate::kernels::{conv::conv, dense::dense, table, Kernel};
 use crate::kq8::{Layer, Model};
 use crate::{latent, Error};
 
@@ -59,7 +59,7 @@ impl Model<'_> {
         }
         let first_in = match self.layer(0)? {
             Layer::Dense(d) => d.in_dim,
-            Layer::Table { .. } => {
+            Layer::Table { .. } | Layer::Conv(_) => {
                 return Err(Error::BadLayer {
                     layer: 0,
                     field: "kind",
@@ -86,6 +86,21 @@ impl Model<'_> {
                     observe(i as usize + 1, &dst[..d.out_dim]);
                     in_a = !in_a;
                 }
+                Layer::Conv(c) => {
+                    // The window and output column live in the input's buffer, after the input
+                    // (the model sized `max_width` for it).
+                    let too_small = Error::ArenaTooSmall {
+                        need: self.arena_bytes() as u32,
+                        have: src.len() as u32,
+                    };
+                    let (x, rest) = split(src, c.in_width()).ok_or(too_small)?;
+                    let (window, rest) = split(rest, c.dense.in_dim).ok_or(too_small)?;
+                    let column = rest.get_mut(..c.dense.out_dim).ok_or(too_small)?;
+                    let out = dst.get_mut(..c.out_width()).ok_or(too_small)?;
+                    conv(&c, x, window, column, arena.x16, out, kernel);
+                    observe(i as usize + 1, out);
+                    in_a = !in_a;
+                }
                 Layer::Table { width, table } => {
                     table::apply(table, &mut src[..width]);
                     observe(i as usize + 1, &src[..width]);
@@ -95,4 +110,9 @@ impl Model<'_> {
         let out = if in_a { &arena.a } else { &arena.b };
         Ok(&out[..h.outputs()])
     }
+}
+
+/// `s` cut at `at`, or `None` when it is shorter.
+fn split(s: &mut [i8], at: usize) -> Option<(&mut [i8], &mut [i8])> {
+    (at <= s.len()).then(|| s.split_at_mut(at))
 }

@@ -171,9 +171,10 @@ pub fn load_generator(
         &cfg.model,
         meta.classes.len(),
         meta.output_dim,
+        meta.shape,
         &mut rng,
         device,
-    );
+    )?;
     let gen_path = run.join(rundir::GENERATOR);
     let g = g
         .try_load_file(&gen_path)

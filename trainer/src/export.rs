@@ -32,44 +32,31 @@ pub struct ExportInfo<'a> {
 pub fn export_generator(g: &Generator, info: &ExportInfo) -> Result<Vec<u8>> {
     // Export works on a deep copy: burn-onnx moves the module to a capture device, and a plain clone
     // would share BatchNorm running statistics with the trained generator.
-    let device = g.out.weight.val().device();
+    let device = g.device();
     let copy = Generator::new(
         &info.config.model,
         g.classes,
         g.output_dim,
+        info.meta.shape,
         &mut rand_pcg::Pcg64Mcg::seed_from_u64(0),
         &device,
-    )
+    )?
     .load_record(g.clone().into_record());
-    let latent = g.latent();
-    let spec2 = || InputSpec::new([AxisSpec::dynamic(BATCH_AXIS), AxisSpec::Static]);
-    let exporter = OnnxExporter::new();
-    let onnx = if g.classes == 0 {
-        let a = Tensor::<2>::zeros([2, latent], &device);
-        let b = Tensor::<2>::zeros([3, latent], &device);
-        exporter.export_dynamic(&copy, a, b, &[spec2()], |m: &Generator, z| {
+    // One input, `[z, onehot(class)]` joined: with two inputs both batch axes match every reshape's
+    // batch dimension and burn-onnx refuses it as ambiguous ("dimension matches 2 dynamic source
+    // axes"). `finish_proto` then splits it into the inputs `z` and `class` with a Concat node.
+    let joint = g.input_dim;
+    let spec = InputSpec::new([AxisSpec::dynamic(BATCH_AXIS), AxisSpec::Static]);
+    let a = Tensor::<2>::zeros([2, joint], &device);
+    let b = Tensor::<2>::zeros([3, joint], &device);
+    let onnx = OnnxExporter::new()
+        .export_dynamic(&copy, a, b, &[spec], |m: &Generator, z| {
             m.forward(z, GenMode::inference())
         })
-    } else {
-        let c = g.classes;
-        let a = (
-            Tensor::<2>::zeros([2, latent], &device),
-            Tensor::<2>::zeros([2, c], &device),
-        );
-        let b = (
-            Tensor::<2>::zeros([3, latent], &device),
-            Tensor::<2>::zeros([3, c], &device),
-        );
-        exporter.export_dynamic(&copy, a, b, &[spec2(), spec2()], |m: &Generator, (z, y)| {
-            m.forward_conditional(z, y, GenMode::inference())
-        })
-    }
-    .map_err(|e| anyhow!("ONNX export failed: {e}"))?;
-    let mut input_names = vec![INPUT_Z];
-    if g.classes > 0 {
-        input_names.push(INPUT_CLASS);
-    }
-    finish_proto(onnx.as_bytes(), &input_names, &metadata(g, info).to_props())
+        .map_err(|e| anyhow!("ONNX export failed: {e}"))?;
+    let split = (g.classes > 0).then_some([g.latent(), g.classes]);
+    let props = metadata(g, info).to_props();
+    finish_proto(onnx.as_bytes(), split, g.output_dim, &props)
 }
 
 /// The `keel.*` metadata of `g` (the contract's one writer is `Metadata::to_props`).
@@ -105,8 +92,14 @@ fn metadata(g: &Generator, info: &ExportInfo) -> Metadata {
     }
 }
 
-/// Renames the graph inputs (in order) and the single output, and sets the metadata.
-fn finish_proto(bytes: &[u8], inputs: &[&str], props: &[(String, String)]) -> Result<Vec<u8>> {
+/// Renames the graph input to `z` and the output to `output`, splits a joint `[z, class]` input
+/// into `z` and `class` (`split`: their widths) joined by a Concat node, and sets the metadata.
+fn finish_proto(
+    bytes: &[u8],
+    split: Option<[usize; 2]>,
+    output_dim: usize,
+    props: &[(String, String)],
+) -> Result<Vec<u8>> {
     let mut model = onnx_ir::ModelProto::parse_from_bytes(bytes)
         .context("burn-onnx wrote a model that does not parse")?;
     let graph = model
@@ -121,18 +114,16 @@ fn finish_proto(bytes: &[u8], inputs: &[&str], props: &[(String, String)]) -> Re
         .map(|v| v.name.clone())
         .filter(|n| !initializers.contains(n))
         .collect();
-    if data_inputs.len() != inputs.len() || graph.output.len() != 1 {
+    if data_inputs.len() != 1 || graph.output.len() != 1 {
         bail!(
-            "exported graph has {} inputs and {} outputs; expected {} and 1",
+            "exported graph has {} inputs and {} outputs; expected 1 and 1",
             data_inputs.len(),
             graph.output.len(),
-            inputs.len()
         );
     }
-    let mut rename: HashMap<String, String> = data_inputs
-        .into_iter()
-        .zip(inputs.iter().map(|s| s.to_string()))
-        .collect();
+    let first = if split.is_some() { JOINT } else { INPUT_Z };
+    let mut rename: HashMap<String, String> =
+        HashMap::from([(data_inputs[0].clone(), first.to_string())]);
     rename.insert(graph.output[0].name.clone(), OUTPUT.to_string());
     let fix = |name: &mut String| {
         if let Some(n) = rename.get(name.as_str()) {
@@ -151,6 +142,11 @@ fn finish_proto(bytes: &[u8], inputs: &[&str], props: &[(String, String)]) -> Re
         node.input.iter_mut().for_each(fix);
         node.output.iter_mut().for_each(fix);
     }
+    if let Some(widths) = split {
+        split_joint_input(graph, widths)?;
+    }
+    // burn-onnx declares an output width it derived from an element count as a symbol; it is static.
+    set_dim(&mut graph.output[0], 1, output_dim)?;
     graph.name = "keel_generator".into();
     model.metadata_props.clear();
     for (k, v) in props {
@@ -163,6 +159,59 @@ fn finish_proto(bytes: &[u8], inputs: &[&str], props: &[(String, String)]) -> Re
     model
         .write_to_bytes()
         .context("cannot encode the ONNX model")
+}
+
+/// The graph's internal name for `[z, onehot(class)]`.
+const JOINT: &str = "z_and_class";
+
+/// Replaces the graph input `JOINT` by the inputs `z` and `class` (widths `[latent, classes]`) and
+/// a first node `JOINT = Concat(z, class, axis = 1)`.
+fn split_joint_input(graph: &mut onnx_ir::GraphProto, [latent, classes]: [usize; 2]) -> Result<()> {
+    let at = graph
+        .input
+        .iter()
+        .position(|v| v.name == JOINT)
+        .context("exported graph lost its input")?;
+    let joint = graph.input.remove(at);
+    let part = |name: &str, width: usize| -> Result<onnx_ir::ValueInfoProto> {
+        let mut v = joint.clone();
+        v.name = name.into();
+        set_dim(&mut v, 1, width)?;
+        Ok(v)
+    };
+    graph.input.insert(at, part(INPUT_CLASS, classes)?);
+    graph.input.insert(at, part(INPUT_Z, latent)?);
+    let mut axis = onnx_ir::AttributeProto::new();
+    axis.name = "axis".into();
+    axis.i = 1;
+    axis.type_ = onnx_ir::AttributeType::INT.into();
+    let mut concat = onnx_ir::NodeProto::new();
+    concat.name = "keel_join_class".into();
+    concat.op_type = "Concat".into();
+    concat.input = vec![INPUT_Z.into(), INPUT_CLASS.into()];
+    concat.output = vec![JOINT.into()];
+    concat.attribute.push(axis);
+    graph.node.insert(0, concat);
+    Ok(())
+}
+
+/// Declares axis `axis` of the 2-axis value `v` as `size`.
+fn set_dim(v: &mut onnx_ir::ValueInfoProto, axis: usize, size: usize) -> Result<()> {
+    let dims = &mut v
+        .type_
+        .as_mut()
+        .and_then(|t| t.mut_tensor_type().shape.as_mut())
+        .with_context(|| format!("exported value `{}` has no shape", v.name))?
+        .dim;
+    if dims.len() != 2 {
+        bail!(
+            "exported value `{}` has {} axes, expected 2",
+            v.name,
+            dims.len()
+        );
+    }
+    dims[axis].set_dim_value(size as i64);
+    Ok(())
 }
 
 /// Exports a run directory's EMA generator to `out` (default `RUN_DIR/generator.onnx`), atomically.

@@ -1,6 +1,7 @@
 //! The int8 kernels, one file per layer kind. Each has a portable path that the host runs and,
 //! where the core has the DSP extension (Cortex-M4/M7), an `asm!` path with the same results.
 
+pub mod conv;
 pub mod dense;
 pub mod requant;
 pub mod table;

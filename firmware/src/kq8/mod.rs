@@ -5,7 +5,7 @@
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 4 | magic `KQ8\0` |
-//! | 4 | 2 | format version (1) |
+//! | 4 | 2 | format version (1; 2 when a layer is a convolution) |
 //! | 6 | 2 | header size (64) |
 //! | 8 | 4 | file size, CRC included |
 //! | 12 | 2 | latent: z values per sample |
@@ -40,23 +40,36 @@
 //!   `acc = bias + Σ w·x`. Multiplier i32 (Q31) and shift i8 per output:
 //!   `y = zp + round(acc · mult / 2^(31 − shift))`, clamped to i8 (and at zp for ReLU).
 //! - Table: `in == out` = width; weights point at 256 i8 entries, indexed by `x + 128`.
+//! - Conv (version 2): a stride-1 "same" Conv1d whose input `[in_ch, in_len]` (channel-major) is
+//!   first upsampled ×`up` (nearest) and whose output `[out_ch, out_len]` keeps the first `out_len`
+//!   steps: `in` and `out` hold `in_len` and `out_len`; bytes 24–25 `in_ch`, 26–27 `out_ch`, 28
+//!   the odd kernel size k, 29 `up`, 30 the input zero point (the padding's value: real zero), 31
+//!   reserved. Weights, bias, multipliers and shifts are a dense layer's (bias rows 1) of
+//!   `pad4(out_ch)` rows and `pad4(in_ch · k)` inputs, input index `c · k + j` for channel c and tap j.
 
 use crate::Error;
 
 mod write;
-pub use write::{write, DenseSpec, LayerSpec, Spec};
+pub use write::{write, ConvSpec, DenseSpec, LayerSpec, Spec};
 
 pub const MAGIC: [u8; 4] = *b"KQ8\0";
-pub const VERSION: u16 = 1;
+/// The newest format version; a file uses 2 only when it has a convolution, so that older
+/// readers keep reading dense models.
+pub const VERSION: u16 = 2;
+pub const VERSION_DENSE: u16 = 1;
 pub const HEADER_SIZE: usize = 64;
 pub const LAYER_ENTRY_SIZE: usize = 32;
 pub const CDF_ENTRIES: usize = 255;
 /// Widths above this are refused: it bounds the accumulator (no i32 overflow) and the arena.
 pub const MAX_WIDTH: usize = 4096;
 pub const MAX_LAYERS: usize = 64;
+/// A convolution's activations may be wider than a dense layer's (its accumulations are
+/// `in_ch · k` long, bounded by `MAX_WIDTH`).
+pub const MAX_ACTIVATION: usize = 16384;
 
 pub const KIND_DENSE: u8 = 1;
 pub const KIND_TABLE: u8 = 2;
+pub const KIND_CONV: u8 = 3;
 pub const ACT_NONE: u8 = 0;
 pub const ACT_RELU: u8 = 1;
 /// Layer flag: every requantization shift is ≤ −2 (the fast path of the DSP kernel).
@@ -68,6 +81,7 @@ pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 /// The fixed header's fields, decoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Header {
+    pub version: u16,
     pub file_size: u32,
     pub latent: u16,
     pub classes: u16,
@@ -90,7 +104,7 @@ impl Header {
     pub fn encode(&self) -> [u8; HEADER_SIZE] {
         let mut b = [0u8; HEADER_SIZE];
         b[0..4].copy_from_slice(&MAGIC);
-        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6..8].copy_from_slice(&(HEADER_SIZE as u16).to_le_bytes());
         b[8..12].copy_from_slice(&self.file_size.to_le_bytes());
         b[12..14].copy_from_slice(&self.latent.to_le_bytes());
@@ -121,7 +135,7 @@ impl Header {
             return Err(Error::BadMagic);
         }
         let version = u16_at(b, 4);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_DENSE {
             return Err(Error::UnsupportedVersion(version));
         }
         if u16_at(b, 6) as usize != HEADER_SIZE {
@@ -130,6 +144,7 @@ impl Header {
             });
         }
         Ok(Header {
+            version,
             file_size: u32_at(b, 8),
             latent: u16_at(b, 12),
             classes: u16_at(b, 14),
@@ -168,6 +183,12 @@ pub struct LayerEntry {
     pub mult_offset: u32,
     pub shift_offset: u32,
     pub bias_rows: u16,
+    /// Conv only: channels in and out, kernel size, upsampling factor, the input's zero point.
+    pub in_ch: u16,
+    pub out_ch: u16,
+    pub kernel: u8,
+    pub up: u8,
+    pub in_zp: i8,
 }
 
 impl LayerEntry {
@@ -183,11 +204,21 @@ impl LayerEntry {
         b[12..16].copy_from_slice(&self.bias_offset.to_le_bytes());
         b[16..20].copy_from_slice(&self.mult_offset.to_le_bytes());
         b[20..24].copy_from_slice(&self.shift_offset.to_le_bytes());
-        b[24..26].copy_from_slice(&self.bias_rows.to_le_bytes());
+        if self.kind == KIND_CONV {
+            b[24..26].copy_from_slice(&self.in_ch.to_le_bytes());
+            b[26..28].copy_from_slice(&self.out_ch.to_le_bytes());
+            b[28] = self.kernel;
+            b[29] = self.up;
+            b[30] = self.in_zp as u8;
+        } else {
+            b[24..26].copy_from_slice(&self.bias_rows.to_le_bytes());
+        }
         b
     }
 
     fn decode(b: &[u8]) -> LayerEntry {
+        let conv = b[0] == KIND_CONV;
+        let at = |i: usize| if conv { u16_at(b, i) } else { 0 };
         LayerEntry {
             kind: b[0],
             act: b[1],
@@ -199,7 +230,12 @@ impl LayerEntry {
             bias_offset: u32_at(b, 12),
             mult_offset: u32_at(b, 16),
             shift_offset: u32_at(b, 20),
-            bias_rows: u16_at(b, 24),
+            bias_rows: if conv { 1 } else { u16_at(b, 24) },
+            in_ch: at(24),
+            out_ch: at(26),
+            kernel: if conv { b[28] } else { 0 },
+            up: if conv { b[29] } else { 0 },
+            in_zp: if conv { b[30] as i8 } else { 0 },
         }
     }
 }
@@ -229,10 +265,46 @@ impl Dense<'_> {
     }
 }
 
+/// A convolution's geometry and its weights as a dense layer of `pad4(out_ch)` rows over the
+/// `pad4(in_ch · kernel)` values of one input window.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv<'a> {
+    pub in_ch: usize,
+    pub in_len: usize,
+    pub up: usize,
+    pub kernel: usize,
+    pub out_ch: usize,
+    pub out_len: usize,
+    /// The padding's value: the input's zero point.
+    pub in_zp: i8,
+    pub dense: Dense<'a>,
+}
+
+impl Conv<'_> {
+    pub fn in_width(&self) -> usize {
+        self.in_ch * self.in_len
+    }
+
+    pub fn out_width(&self) -> usize {
+        self.out_ch * self.out_len
+    }
+
+    /// Multiply-accumulates per sample as executed (padded window and rows).
+    pub fn macs(&self) -> usize {
+        self.out_len * self.dense.macs()
+    }
+
+    /// Arena bytes beside its input: one window and one output column.
+    pub fn scratch(&self) -> usize {
+        self.dense.in_dim + self.dense.out_dim
+    }
+}
+
 /// A layer of the int8 program.
 #[derive(Debug, Clone, Copy)]
 pub enum Layer<'a> {
     Dense(Dense<'a>),
+    Conv(Conv<'a>),
     /// An element-wise function as a 256-entry table, indexed by `x + 128`.
     Table {
         width: usize,
@@ -244,6 +316,7 @@ impl Layer<'_> {
     pub fn width(&self) -> usize {
         match self {
             Layer::Dense(d) => d.out_dim,
+            Layer::Conv(c) => c.out_width(),
             Layer::Table { width, .. } => *width,
         }
     }
@@ -292,7 +365,7 @@ fn check_sections(bytes: &[u8], body: usize, h: &Header) -> Result<(), Error> {
     if h.latent == 0 || h.latent as usize > MAX_WIDTH {
         return Err(bad("latent"));
     }
-    if h.channels == 0 || h.length == 0 || h.outputs() > MAX_WIDTH {
+    if h.channels == 0 || h.length == 0 || h.outputs() > MAX_ACTIVATION {
         return Err(bad("channels/length"));
     }
     if h.layer_count == 0 || h.layer_count as usize > MAX_LAYERS {
@@ -319,6 +392,26 @@ fn check_sections(bytes: &[u8], body: usize, h: &Header) -> Result<(), Error> {
 }
 
 /// Dense layer `i` reading an activation of `width`: its input, class rows, shifts and flags.
+/// Convolution `i` reading an activation of `width` values: its geometry against the input.
+fn check_conv(i: u16, c: &Conv, width: usize) -> Result<(), Error> {
+    let bad = |field| Error::BadLayer { layer: i, field };
+    if i == 0 {
+        return Err(bad("kind"));
+    }
+    // The dense layer before may have padded its output to a multiple of 4.
+    if c.in_width() > width || c.in_width() + 4 <= width {
+        return Err(bad("in"));
+    }
+    let long = c.in_len * c.up;
+    if c.kernel > long {
+        return Err(bad("kernel"));
+    }
+    if c.out_len > long {
+        return Err(bad("out"));
+    }
+    check_requant(i, &c.dense)
+}
+
 fn check_dense(i: u16, d: &Dense, width: usize, h: &Header) -> Result<(), Error> {
     let bad = |field| Error::BadLayer { layer: i, field };
     let first = i == 0;
@@ -334,6 +427,12 @@ fn check_dense(i: u16, d: &Dense, width: usize, h: &Header) -> Result<(), Error>
     if d.bias_rows != rows {
         return Err(bad("bias_rows"));
     }
+    check_requant(i, d)
+}
+
+/// A layer's requantization shifts and their fast-path flag.
+fn check_requant(i: u16, d: &Dense) -> Result<(), Error> {
+    let bad = |field| Error::BadLayer { layer: i, field };
     // The multiplier is mult · 2^(shift − 31): shifts outside −31..=30 are nonsense (checked once
     // here; the kernels clamp them anyway).
     if d.shift.iter().any(|&s| !(-31..=30).contains(&(s as i8))) {
@@ -369,6 +468,13 @@ impl<'a> Model<'a> {
                     // The padded input lives in the same buffers as the activations.
                     model.max_width = model.max_width.max(d.in_dim);
                     model.macs += d.macs();
+                }
+                Layer::Conv(c) => {
+                    check_conv(i, &c, width)?;
+                    model.max_in = model.max_in.max(c.dense.in_dim);
+                    // The window and output column sit in the input's buffer, after the input.
+                    model.max_width = model.max_width.max(c.in_width() + c.scratch());
+                    model.macs += c.macs();
                 }
                 Layer::Table { width: w, .. } => {
                     if i == 0 || w != width {
@@ -411,44 +517,75 @@ impl<'a> Model<'a> {
         let e = LayerEntry::decode(raw);
         let bad = |field| Error::BadLayer { layer: i, field };
         let (n_in, n_out) = (e.in_dim as usize, e.out_dim as usize);
-        if n_in == 0 || n_in > MAX_WIDTH || n_in % 4 != 0 {
-            return Err(bad("in"));
-        }
-        if n_out == 0 || n_out > MAX_WIDTH || n_out % 4 != 0 {
-            return Err(bad("out"));
-        }
         let body = self.bytes.len();
+        let slice = |off: u32, len: usize, field| {
+            section(body, off, len)
+                .map(|r| &self.bytes[r])
+                .ok_or(bad(field))
+        };
+        // Dense weights, bias, multipliers and shifts of `n_in` inputs and `n_out` rows.
+        let dense = |n_in: usize, n_out: usize, rows: usize| -> Result<Dense<'a>, Error> {
+            if n_in == 0 || n_in > MAX_WIDTH || n_in % 4 != 0 {
+                return Err(bad("in"));
+            }
+            if n_out == 0 || n_out > MAX_WIDTH || n_out % 4 != 0 {
+                return Err(bad("out"));
+            }
+            if e.act > ACT_RELU {
+                return Err(bad("activation"));
+            }
+            if rows == 0 {
+                return Err(bad("bias_rows"));
+            }
+            Ok(Dense {
+                in_dim: n_in,
+                out_dim: n_out,
+                relu: e.act == ACT_RELU,
+                out_zp: e.out_zp,
+                high_word: e.flags & FLAG_HIGH_WORD != 0,
+                weights: slice(e.weights_offset, n_in * n_out, "weights_offset")?,
+                bias: slice(e.bias_offset, rows * n_out * 4, "bias_offset")?,
+                bias_rows: rows,
+                mult: slice(e.mult_offset, n_out * 4, "mult_offset")?,
+                shift: slice(e.shift_offset, n_out, "shift_offset")?,
+            })
+        };
         match e.kind {
-            KIND_DENSE => {
-                if e.act > ACT_RELU {
-                    return Err(bad("activation"));
+            KIND_DENSE => Ok(Layer::Dense(dense(n_in, n_out, e.bias_rows as usize)?)),
+            KIND_CONV if h.version >= 2 => {
+                let (in_ch, out_ch) = (e.in_ch as usize, e.out_ch as usize);
+                let (k, up) = (e.kernel as usize, e.up as usize);
+                if k % 2 == 0 {
+                    return Err(bad("kernel"));
                 }
-                let rows = e.bias_rows as usize;
-                if rows == 0 {
-                    return Err(bad("bias_rows"));
+                if up == 0 {
+                    return Err(bad("up"));
                 }
-                let slice = |off: u32, len: usize, field| {
-                    section(body, off, len)
-                        .map(|r| &self.bytes[r])
-                        .ok_or(bad(field))
-                };
-                let d = Dense {
-                    in_dim: n_in,
-                    out_dim: n_out,
-                    relu: e.act == ACT_RELU,
-                    out_zp: e.out_zp,
-                    high_word: e.flags & FLAG_HIGH_WORD != 0,
-                    weights: slice(e.weights_offset, n_in * n_out, "weights_offset")?,
-                    bias: slice(e.bias_offset, rows * n_out * 4, "bias_offset")?,
-                    bias_rows: rows,
-                    mult: slice(e.mult_offset, n_out * 4, "mult_offset")?,
-                    shift: slice(e.shift_offset, n_out, "shift_offset")?,
-                };
-                Ok(Layer::Dense(d))
+                let fits = |ch: usize, len: usize| ch > 0 && len > 0 && ch * len <= MAX_ACTIVATION;
+                if !fits(in_ch, n_in) {
+                    return Err(bad("in"));
+                }
+                if !fits(out_ch, n_out) {
+                    return Err(bad("out"));
+                }
+                let d = dense(pad4(in_ch * k), pad4(out_ch), 1)?;
+                Ok(Layer::Conv(Conv {
+                    in_ch,
+                    in_len: n_in,
+                    up,
+                    kernel: k,
+                    out_ch,
+                    out_len: n_out,
+                    in_zp: e.in_zp,
+                    dense: d,
+                }))
             }
             KIND_TABLE => {
                 if n_in != n_out {
                     return Err(bad("out"));
+                }
+                if n_in == 0 || n_in > MAX_ACTIVATION {
+                    return Err(bad("in"));
                 }
                 let r = section(body, e.weights_offset, 256).ok_or(bad("weights_offset"))?;
                 let table: &[u8; 256] = self.bytes[r]
@@ -490,6 +627,10 @@ impl<'a> Model<'a> {
         gain * ((q as i32 - self.header.output_zp as i32) as f32 * self.header.output_scale)
             + offset
     }
+}
+
+pub(crate) fn pad4(n: usize) -> usize {
+    n.div_ceil(4) * 4
 }
 
 /// The byte range `off .. off + len` when it lies inside `0 .. body`.

@@ -18,9 +18,24 @@ pub struct DenseSpec<'a> {
     pub shift: &'a [i8],
 }
 
+/// A convolution to write: geometry, and its weights as a dense layer of `pad4(out_ch)` rows over
+/// `pad4(in_ch · kernel)` inputs (input index `c · kernel + j`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec<'a> {
+    pub in_ch: usize,
+    pub in_len: usize,
+    pub up: usize,
+    pub kernel: usize,
+    pub out_ch: usize,
+    pub out_len: usize,
+    pub in_zp: i8,
+    pub dense: DenseSpec<'a>,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum LayerSpec<'a> {
     Dense(DenseSpec<'a>),
+    Conv(ConvSpec<'a>),
     Table { width: usize, table: &'a [i8; 256] },
 }
 
@@ -40,10 +55,6 @@ pub struct Spec<'a> {
     pub denorm: &'a [(f32, f32)],
     pub meta: &'a [u8],
     pub layers: &'a [LayerSpec<'a>],
-}
-
-fn pad4(n: usize) -> usize {
-    n.div_ceil(4) * 4
 }
 
 /// Writes `spec` as a `.kq8`; returns the file size. Inconsistent specs (dims that are not
@@ -67,7 +78,9 @@ pub fn write<W: Write>(out: &mut W, spec: &Spec) -> Result<usize, Error> {
         at = e.end();
     }
     let file_size = at + 4;
+    let conv = spec.layers.iter().any(|l| matches!(l, LayerSpec::Conv(_)));
     let header = Header {
+        version: if conv { VERSION } else { VERSION_DENSE },
         file_size: file_size as u32,
         latent: spec.latent,
         classes: spec.classes,
@@ -129,45 +142,38 @@ impl<W: Write> CrcWriter<'_, '_, W> {
 /// The table entry of layer `i`, its data starting at `at`; checks the spec's sizes.
 fn entry(i: u16, layer: &LayerSpec, at: usize) -> Result<LayerEntry, Error> {
     let bad = |field| Error::BadLayer { layer: i, field };
-    let width_ok = |n: usize| n.is_multiple_of(4) && n != 0 && n <= MAX_WIDTH;
     match layer {
-        LayerSpec::Dense(d) => {
-            let (n_in, n_out) = (d.in_dim, d.out_dim);
-            if !width_ok(n_in) {
+        LayerSpec::Dense(d) => dense_entry(i, d, at),
+        LayerSpec::Conv(c) => {
+            let d = &c.dense;
+            let fits = |ch: usize, len: usize| ch > 0 && len > 0 && ch * len <= MAX_ACTIVATION;
+            if !fits(c.in_ch, c.in_len) || !fits(c.out_ch, c.out_len) || c.up == 0 || c.up > 255 {
                 return Err(bad("in"));
             }
-            if !width_ok(n_out) {
-                return Err(bad("out"));
+            if c.kernel.is_multiple_of(2) || c.kernel > 255 {
+                return Err(bad("kernel"));
             }
-            if d.weights.len() != n_in * n_out {
+            if d.in_dim != pad4(c.in_ch * c.kernel) || d.out_dim != pad4(c.out_ch) {
                 return Err(bad("weights"));
             }
-            if d.bias.is_empty() || d.bias.len() % n_out != 0 {
+            if d.bias.len() != d.out_dim {
                 return Err(bad("bias"));
             }
-            if d.mult.len() != n_out || d.shift.len() != n_out {
-                return Err(bad("mult/shift"));
-            }
             Ok(LayerEntry {
-                kind: KIND_DENSE,
-                act: if d.relu { ACT_RELU } else { ACT_NONE },
-                out_zp: d.out_zp,
-                flags: if d.shift.iter().all(|&s| s <= -2) {
-                    FLAG_HIGH_WORD
-                } else {
-                    0
-                },
-                in_dim: n_in as u16,
-                out_dim: n_out as u16,
-                weights_offset: at as u32,
-                bias_offset: (at + n_in * n_out) as u32,
-                mult_offset: (at + n_in * n_out + 4 * d.bias.len()) as u32,
-                shift_offset: (at + n_in * n_out + 4 * d.bias.len() + 4 * n_out) as u32,
-                bias_rows: (d.bias.len() / n_out) as u16,
+                kind: KIND_CONV,
+                in_dim: c.in_len as u16,
+                out_dim: c.out_len as u16,
+                bias_rows: 1,
+                in_ch: c.in_ch as u16,
+                out_ch: c.out_ch as u16,
+                kernel: c.kernel as u8,
+                up: c.up as u8,
+                in_zp: c.in_zp,
+                ..dense_entry(i, d, at)?
             })
         }
         LayerSpec::Table { width, .. } => {
-            if !width_ok(*width) {
+            if *width == 0 || *width > MAX_ACTIVATION {
                 return Err(bad("in"));
             }
             Ok(LayerEntry {
@@ -181,11 +187,52 @@ fn entry(i: u16, layer: &LayerSpec, at: usize) -> Result<LayerEntry, Error> {
     }
 }
 
+/// The entry of a dense layer (or of a convolution's weights), its data starting at `at`.
+fn dense_entry(i: u16, d: &DenseSpec, at: usize) -> Result<LayerEntry, Error> {
+    let bad = |field| Error::BadLayer { layer: i, field };
+    let width_ok = |n: usize| n.is_multiple_of(4) && n != 0 && n <= MAX_WIDTH;
+    let (n_in, n_out) = (d.in_dim, d.out_dim);
+    if !width_ok(n_in) {
+        return Err(bad("in"));
+    }
+    if !width_ok(n_out) {
+        return Err(bad("out"));
+    }
+    if d.weights.len() != n_in * n_out {
+        return Err(bad("weights"));
+    }
+    if d.bias.is_empty() || d.bias.len() % n_out != 0 {
+        return Err(bad("bias"));
+    }
+    if d.mult.len() != n_out || d.shift.len() != n_out {
+        return Err(bad("mult/shift"));
+    }
+    Ok(LayerEntry {
+        kind: KIND_DENSE,
+        act: if d.relu { ACT_RELU } else { ACT_NONE },
+        out_zp: d.out_zp,
+        flags: if d.shift.iter().all(|&s| s <= -2) {
+            FLAG_HIGH_WORD
+        } else {
+            0
+        },
+        in_dim: n_in as u16,
+        out_dim: n_out as u16,
+        weights_offset: at as u32,
+        bias_offset: (at + n_in * n_out) as u32,
+        mult_offset: (at + n_in * n_out + 4 * d.bias.len()) as u32,
+        shift_offset: (at + n_in * n_out + 4 * d.bias.len() + 4 * n_out) as u32,
+        bias_rows: (d.bias.len() / n_out) as u16,
+        ..LayerEntry::default()
+    })
+}
+
 impl LayerEntry {
     /// Where the next layer's data starts (a multiple of 4 again).
     fn end(&self) -> usize {
         match self.kind {
             KIND_DENSE => self.shift_offset as usize + self.out_dim as usize,
+            KIND_CONV => self.shift_offset as usize + pad4(self.out_ch as usize),
             _ => self.weights_offset as usize + 256,
         }
     }
@@ -194,7 +241,7 @@ impl LayerEntry {
 /// A layer's data: dense weights in the kernel's order, bias, multipliers and shifts; or a table.
 fn layer_data<W: Write>(w: &mut CrcWriter<W>, layer: &LayerSpec) -> Result<(), Error> {
     match layer {
-        LayerSpec::Dense(d) => {
+        LayerSpec::Dense(d) | LayerSpec::Conv(ConvSpec { dense: d, .. }) => {
             // Groups of 4 rows; per input block of 4, each row's 4 weights in turn.
             for g in 0..d.out_dim / 4 {
                 for b in 0..d.in_dim / 4 {

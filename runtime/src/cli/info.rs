@@ -102,6 +102,20 @@ fn kq8(a: &InfoArgs) -> Result<()> {
                 d.out_dim,
                 if d.relu { " + relu" } else { "" }
             ),
+            Layer::Conv(c) => format!(
+                "conv {}x{}{} -> {}x{} k{}{}",
+                c.in_ch,
+                c.in_len,
+                if c.up > 1 {
+                    format!(" up{}", c.up)
+                } else {
+                    String::new()
+                },
+                c.out_ch,
+                c.out_len,
+                c.kernel,
+                if c.dense.relu { " + relu" } else { "" }
+            ),
             Layer::Table { width, .. } => format!("table x{width}"),
         })
         .collect();
@@ -110,6 +124,7 @@ fn kq8(a: &InfoArgs) -> Result<()> {
     let v = serde_json::json!({
         "model": a.model,
         "bytes": bytes.len(),
+        "version": h.version,
         "latent": h.latent,
         "classes": h.classes,
         "output": [h.channels, h.length],
@@ -127,7 +142,7 @@ fn kq8(a: &InfoArgs) -> Result<()> {
     println!(
         "{} (.kq8 version {}, {} bytes, CRC ok)",
         a.model.display(),
-        keel_firmware::kq8::VERSION,
+        h.version,
         bytes.len()
     );
     println!(

@@ -73,9 +73,19 @@ pub struct QDense {
     pub shift: Vec<i8>,
 }
 
+/// An int8 convolution: geometry, its input's zero point (the padding) and its weights as a dense
+/// layer over one `in_ch × kernel` window.
+#[derive(Debug, Clone)]
+pub struct QConv {
+    pub geometry: super::graph::Conv,
+    pub in_zp: i8,
+    pub dense: QDense,
+}
+
 #[derive(Debug, Clone)]
 pub enum QLayer {
     Dense(QDense),
+    Conv(QConv),
     Table {
         width: usize,
         real: usize,
@@ -96,7 +106,7 @@ pub struct QProgram {
 impl QProgram {
     pub fn output(&self) -> Affine {
         match self.layers.last() {
-            Some(QLayer::Dense(d)) => d.out,
+            Some(QLayer::Dense(d)) | Some(QLayer::Conv(QConv { dense: d, .. })) => d.out,
             Some(QLayer::Table { out, .. }) => *out,
             None => self.input,
         }
@@ -120,7 +130,8 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
         float_stage: Vec::new(),
     };
     let mut x = input; // the current activation's mapping
-    let mut width = prog.latent;
+    let mut width = prog.latent; // its values, and as the device holds it (dense pads to 4)
+    let mut held = pad4(width);
     let mut k = 0;
     while k < prog.layers.len() {
         match &prog.layers[k] {
@@ -142,6 +153,32 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
                 q.float_stage.push(stage);
                 x = out;
                 width = d.out_dim;
+                held = pad4(width);
+                k = stage;
+            }
+            Layer::Conv(c) => {
+                let relu = matches!(prog.layers.get(k + 1), Some(Layer::Map(Expr::Relu(e))) if **e == Expr::X);
+                let stage = if relu { k + 2 } else { k + 1 };
+                let out = affine(stage);
+                // The weights of one window, as a dense layer (row-major [out][in_ch·k] already).
+                let window = super::graph::Dense {
+                    in_dim: c.in_ch * c.kernel,
+                    out_dim: c.out_ch,
+                    w: c.w.clone(),
+                    b: c.b.clone(),
+                    class_w: Vec::new(),
+                };
+                // GPTQ needs the windows, not the activations: round to nearest.
+                let dense = dense(prog, &window, x, out, relu, &[]);
+                q.layers.push(QLayer::Conv(QConv {
+                    geometry: c.clone(),
+                    in_zp: x.zp,
+                    dense,
+                }));
+                q.float_stage.push(stage);
+                x = out;
+                width = c.out_width();
+                held = width;
                 k = stage;
             }
             Layer::Map(e) => {
@@ -151,7 +188,7 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
                     *t = out.quantize(e.eval(x.dequantize((i as i32 - 128) as i8)));
                 }
                 q.layers.push(QLayer::Table {
-                    width: pad4(width),
+                    width: held,
                     real: width,
                     out,
                     table,

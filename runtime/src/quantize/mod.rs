@@ -7,14 +7,14 @@ mod int8;
 mod modes;
 
 pub use graph::Program;
-pub use int8::{Affine, QLayer, QProgram};
+pub use int8::{Affine, QConv, QDense, QLayer, QProgram};
 pub use modes::{mode_score, ModeScore};
 
 use crate::generate::latent;
 use crate::meta::Denorm;
 use crate::Generator;
 use anyhow::{anyhow, bail, Context, Result};
-use keel_firmware::kq8::{self, DenseSpec, LayerSpec, Spec};
+use keel_firmware::kq8::{self, ConvSpec, DenseSpec, LayerSpec, Spec};
 use keel_firmware::{Arena, Kernel, Model};
 use serde::Serialize;
 
@@ -182,16 +182,20 @@ fn write_kq8(q: &QProgram, g: &Generator, provenance: &[u8]) -> Result<Vec<u8>> 
         .layers
         .iter()
         .map(|l| match l {
-            QLayer::Dense(d) => LayerSpec::Dense(DenseSpec {
-                in_dim: d.in_dim,
-                out_dim: d.out_dim,
-                relu: d.relu,
-                out_zp: d.out.zp,
-                weights: &d.weights,
-                bias: &d.bias,
-                mult: &d.mult,
-                shift: &d.shift,
-            }),
+            QLayer::Dense(d) => LayerSpec::Dense(dense_spec(d)),
+            QLayer::Conv(c) => {
+                let g = &c.geometry;
+                LayerSpec::Conv(ConvSpec {
+                    in_ch: g.in_ch,
+                    in_len: g.in_len,
+                    up: g.up,
+                    kernel: g.kernel,
+                    out_ch: g.out_ch,
+                    out_len: g.out_len,
+                    in_zp: c.in_zp,
+                    dense: dense_spec(&c.dense),
+                })
+            }
             QLayer::Table { width, table, .. } => LayerSpec::Table {
                 width: *width,
                 table,
@@ -221,6 +225,19 @@ fn write_kq8(q: &QProgram, g: &Generator, provenance: &[u8]) -> Result<Vec<u8>> 
     let mut out = Vec::new();
     kq8::write(&mut out, &spec).map_err(|e| anyhow!("cannot lay out the .kq8: {e}"))?;
     Ok(out)
+}
+
+fn dense_spec(d: &QDense) -> DenseSpec<'_> {
+    DenseSpec {
+        in_dim: d.in_dim,
+        out_dim: d.out_dim,
+        relu: d.relu,
+        out_zp: d.out.zp,
+        weights: &d.weights,
+        bias: &d.bias,
+        mult: &d.mult,
+        shift: &d.shift,
+    }
 }
 
 /// Per-layer and end-to-end SQNR on held-out latents, and mode scores where the data has modes.
@@ -267,6 +284,7 @@ fn evaluate(
             for (j, layer) in q.layers.iter().enumerate() {
                 let (out, real) = match layer {
                     QLayer::Dense(d) => (d.out, d.real_out),
+                    QLayer::Conv(c) => (c.dense.out, c.geometry.out_width()),
                     QLayer::Table { out, real, .. } => (*out, *real),
                 };
                 for (f, qv) in floats[q.float_stage[j]].iter().zip(&stages[j + 1][..real]) {
@@ -304,6 +322,26 @@ fn evaluate(
                 ),
                 d.real_in * d.real_out,
             ),
+            QLayer::Conv(c) => {
+                let g = &c.geometry;
+                (
+                    format!(
+                        "conv {}×{}{} → {}×{} k{}{}",
+                        g.in_ch,
+                        g.in_len,
+                        if g.up > 1 {
+                            format!(" ↑{}", g.up)
+                        } else {
+                            String::new()
+                        },
+                        g.out_ch,
+                        g.out_len,
+                        g.kernel,
+                        if c.dense.relu { " + relu" } else { "" }
+                    ),
+                    g.out_len * g.out_ch * g.in_ch * g.kernel,
+                )
+            }
             QLayer::Table { what, real, .. } => (format!("table {what} ×{real}"), 0),
         };
         r.layers.push(LayerReport {

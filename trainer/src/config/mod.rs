@@ -17,7 +17,7 @@ mod watch;
 pub use augment::AugmentConfig;
 pub use layers::ConfigBuilder;
 pub use loss::{LossConfig, LossKind};
-pub use model::{Activation, ModelConfig};
+pub use model::{Activation, GenKind, ModelConfig};
 pub use optim::{OptimConfig, OptimizerKind, Schedule};
 pub use penalty::{GpSide, PenaltyConfig};
 pub use recipes::{recipe, Recipe, DEFAULT_RECIPE, RECIPES, SERIES_OVERLAYS};

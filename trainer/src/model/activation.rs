@@ -15,7 +15,7 @@ impl Act {
     }
 
     /// LeakyReLU is written `a·x + (1 − a)·relu(x)`: burn-onnx cannot export `LeakyRelu`.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self.kind {
             Activation::Relu => activation::relu(x),
             Activation::LeakyRelu => {

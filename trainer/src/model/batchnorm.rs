@@ -28,7 +28,8 @@ impl GenBatchNorm {
     }
 
     /// `train`: normalise with the batch statistics; `update`: also move the running statistics.
-    pub fn forward(&self, x: Tensor<2>, train: bool, update: bool) -> Tensor<2> {
+    /// `x` is `[N, F]` or `[N, C, T]`: statistics per feature / channel (over N and T).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>, train: bool, update: bool) -> Tensor<D> {
         if !train {
             return burn::tensor::module::batch_norm(
                 x,
@@ -39,10 +40,12 @@ impl GenBatchNorm {
                 self.epsilon,
             );
         }
-        let [n, _] = x.dims();
-        let mean = x.clone().mean_dim(0);
+        let dims = x.dims();
+        let n = dims.iter().product::<usize>() / dims[1];
+        let per_channel = |t: Tensor<D>| (0..D).filter(|&d| d != 1).fold(t, |t, d| t.mean_dim(d));
+        let mean = per_channel(x.clone());
         let centred = x.sub(mean.clone());
-        let var = centred.clone().powi_scalar(2).mean_dim(0);
+        let var = per_channel(centred.clone().powi_scalar(2));
         if update {
             let m = self.momentum;
             let unbiased = var
@@ -50,15 +53,17 @@ impl GenBatchNorm {
                 .detach()
                 .mul_scalar(n as f64 / (n.max(2) - 1) as f64);
             let rm = self.running_mean.value_sync().mul_scalar(1.0 - m)
-                + mean.detach().squeeze_dim(0).mul_scalar(m);
+                + mean.detach().flatten::<1>(0, D - 1).mul_scalar(m);
             let rv = self.running_var.value_sync().mul_scalar(1.0 - m)
-                + unbiased.squeeze_dim(0).mul_scalar(m);
+                + unbiased.flatten::<1>(0, D - 1).mul_scalar(m);
             self.running_mean.update(rm.detach());
             self.running_var.update(rv.detach());
         }
         let normed = centred.div(var.add_scalar(self.epsilon).sqrt());
+        let mut shape = [1usize; D];
+        shape[1] = dims[1];
         normed
-            .mul(self.gamma.val().unsqueeze())
-            .add(self.beta.val().unsqueeze())
+            .mul(self.gamma.val().reshape(shape))
+            .add(self.beta.val().reshape(shape))
     }
 }

@@ -1,10 +1,14 @@
-//! MLP generator: [z, onehot(class)] → [Linear → (BatchNorm) → act → (noise)]×depth → Linear.
+//! Generator: [z, onehot(class)] → [Linear → (BatchNorm) → act → (noise)]×depth → Linear, and for
+//! `model.g_kind = "conv"` the temporal head of `temporal` after it (then depth is 0: the Linear
+//! projects z to `[C₀, T₀]`).
 //! A conditional generator takes its class as a one-hot row concatenated to z: the exported graph
 //! then needs only Concat + MatMul, which every runtime and the int8 firmware handle.
 
 use super::ids::{number_params, numbered_state};
+use super::temporal::{start_shape, ConvHead};
 use super::{init_linear, Act, GenBatchNorm};
-use crate::config::ModelConfig;
+use crate::config::{GenKind, ModelConfig};
+use anyhow::{bail, Result};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -17,7 +21,8 @@ pub struct Generator {
     pub norms: Vec<GenBatchNorm>,
     /// Per-unit scale of the injected noise, one vector per hidden layer (starts at 0).
     pub noise_scales: Vec<Param<Tensor<1>>>,
-    pub out: Linear,
+    /// The MLP's output layer (`None` for the conv generator, whose head ends in a Conv1d).
+    pub out: Option<Linear>,
     /// Latent size plus number of classes.
     pub input_dim: usize,
     /// Number of classes (0: unconditional).
@@ -25,6 +30,8 @@ pub struct Generator {
     pub output_dim: usize,
     #[module(skip)]
     pub act: Act,
+    /// The conv generator's temporal head (`None`: an MLP).
+    pub conv: Option<ConvHead>,
 }
 
 /// How a forward pass treats the stochastic and batch-dependent layers.
@@ -48,18 +55,28 @@ impl GenMode<'_> {
 }
 
 impl Generator {
+    /// `shape`: `[channels, length]` of series data (the conv generator needs it).
     pub fn new(
         cfg: &ModelConfig,
         classes: usize,
         output_dim: usize,
+        shape: Option<[usize; 2]>,
         rng: &mut Pcg64Mcg,
         device: &Device,
-    ) -> Self {
+    ) -> Result<Self> {
+        let conv_shape = match (cfg.g_kind, shape) {
+            (GenKind::Mlp, _) => None,
+            (GenKind::Conv, Some(shape)) => Some((start_shape(cfg, shape)?, shape)),
+            (GenKind::Conv, None) => {
+                bail!("`model.g_kind = \"conv\"` generates series; this dataset is a table (use \"mlp\")")
+            }
+        };
+        let depth = if conv_shape.is_some() { 0 } else { cfg.g_depth };
         let mut d = cfg.latent + classes;
         let mut hidden = Vec::new();
         let mut norms = Vec::new();
         let mut noise_scales = Vec::new();
-        for _ in 0..cfg.g_depth {
+        for _ in 0..depth {
             hidden.push(init_linear(d, cfg.g_width, rng, device));
             if cfg.g_batchnorm {
                 norms.push(GenBatchNorm::new(cfg.g_width, device));
@@ -69,7 +86,10 @@ impl Generator {
             }
             d = cfg.g_width;
         }
-        let out = init_linear(d, output_dim, rng, device);
+        let (out, conv) = match conv_shape {
+            None => (Some(init_linear(d, output_dim, rng, device)), None),
+            Some((start, shape)) => (None, Some(ConvHead::new(cfg, d, start, shape, rng, device))),
+        };
         let g = Self {
             hidden,
             norms,
@@ -79,8 +99,9 @@ impl Generator {
             classes,
             output_dim,
             act: Act::new(cfg.g_activation, cfg.leaky_slope),
+            conv,
         };
-        g.numbered()
+        Ok(g.numbered())
     }
 
     /// Deterministic parameter ids (see `ids`).
@@ -91,7 +112,22 @@ impl Generator {
             bn.running_mean = numbered_state(&bn.running_mean, base, 2 * i);
             bn.running_var = numbered_state(&bn.running_var, base, 2 * i + 1);
         }
+        let taken = 2 * g.norms.len();
+        if let Some(head) = g.conv.as_mut() {
+            for (i, bn) in head.norms.iter_mut().enumerate() {
+                bn.running_mean = numbered_state(&bn.running_mean, base, taken + 2 * i);
+                bn.running_var = numbered_state(&bn.running_var, base, taken + 2 * i + 1);
+            }
+        }
         g
+    }
+
+    pub fn device(&self) -> Device {
+        match (&self.out, &self.conv) {
+            (Some(out), _) => out.weight.val().device(),
+            (None, Some(head)) => head.project.weight.val().device(),
+            (None, None) => unreachable!("a generator is an MLP or a conv generator"),
+        }
     }
 
     /// Size of z alone.
@@ -130,6 +166,10 @@ impl Generator {
                 h = h + n.mul(scale.val().unsqueeze());
             }
         }
-        self.out.forward(h)
+        match (&self.out, &self.conv) {
+            (_, Some(head)) => head.forward(h, &self.act, train, update_stats, noise),
+            (Some(out), None) => out.forward(h),
+            (None, None) => unreachable!("a generator is an MLP or a conv generator"),
+        }
     }
 }

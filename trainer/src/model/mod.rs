@@ -8,6 +8,7 @@ pub mod generator;
 mod ids;
 mod init;
 mod spectral;
+mod temporal;
 
 pub use activation::Act;
 pub use batchnorm::GenBatchNorm;

@@ -112,7 +112,7 @@ impl Trainer {
                 "`augment` transforms series; this dataset is a table (set augment.p=0 and augment.ada_target=0)"
             ),
         };
-        let g = Generator::new(&cfg.model, classes, dim, &mut rng, &device);
+        let g = Generator::new(&cfg.model, classes, dim, shape, &mut rng, &device)?;
         let d = match (shape, cfg.model.d_conv) {
             (_, 0) => Discriminator::new(&cfg.model, dim, classes, &mut rng, &device),
             (Some(shape), _) => {

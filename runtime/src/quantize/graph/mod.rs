@@ -1,5 +1,6 @@
-//! The float program of a Keel generator, read from its ONNX graph: dense layers (BatchNorm and
-//! the one-hot class input folded in) and element-wise maps between them. It is what the int8
+//! The float program of a Keel generator, read from its ONNX graph: dense and Conv1d layers
+//! (BatchNorm, the one-hot class input, nearest upsampling and the final crop folded in) and
+//! element-wise maps between them. It is what the int8
 //! program is quantized from, and it is checked against tract before anything is quantized.
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -49,10 +50,100 @@ pub struct Dense {
     pub class_w: Vec<f32>,
 }
 
+/// `y[o, t] = b[o] + Σ_c Σ_j w[o, c, j] · u[c, t + j − k/2]` for `t < out_len`, where `u` is the
+/// input `[in_ch, in_len]` upsampled ×`up` (nearest) and zero outside: a "same" convolution, its
+/// input's upsampling and a crop of its output in one layer. `w` is `[out_ch, in_ch, k]`.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    pub in_ch: usize,
+    pub in_len: usize,
+    pub up: usize,
+    pub kernel: usize,
+    pub out_ch: usize,
+    pub out_len: usize,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+impl Conv {
+    pub fn in_width(&self) -> usize {
+        self.in_ch * self.in_len
+    }
+
+    pub fn out_width(&self) -> usize {
+        self.out_ch * self.out_len
+    }
+
+    fn run(&self, x: &[f32]) -> Vec<f32> {
+        let (k, pad, long) = (self.kernel, self.kernel / 2, self.in_len * self.up);
+        let mut y = vec![0f32; self.out_width()];
+        for o in 0..self.out_ch {
+            for t in 0..self.out_len {
+                let mut acc = self.b[o];
+                for c in 0..self.in_ch {
+                    for j in 0..k {
+                        let s = (t + j).wrapping_sub(pad);
+                        if s < long {
+                            acc += self.w[(o * self.in_ch + c) * k + j]
+                                * x[c * self.in_len + s / self.up];
+                        }
+                    }
+                }
+                y[o * self.out_len + t] = acc;
+            }
+        }
+        y
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Layer {
     Dense(Dense),
+    Conv(Conv),
     Map(Expr),
+}
+
+impl Layer {
+    /// Values this layer writes per sample.
+    pub fn width(&self, input: usize) -> usize {
+        match self {
+            Layer::Dense(d) => d.out_dim,
+            Layer::Conv(c) => c.out_width(),
+            Layer::Map(_) => input,
+        }
+    }
+}
+
+/// How the current activation is laid out: `channels × length` values, channel-major, to be
+/// upsampled ×`up` by whatever reads it next (a flat vector is `[width, 1]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub channels: usize,
+    pub length: usize,
+    pub up: usize,
+    /// Axes of the ONNX tensor, batch included: 2 (`[N, C·L]`), 3 (`[N, C, L]`) or 4 (`[N, C, L, 1]`).
+    pub rank: usize,
+}
+
+impl View {
+    pub fn flat(width: usize) -> View {
+        View {
+            channels: width,
+            length: 1,
+            up: 1,
+            rank: 2,
+        }
+    }
+
+    /// The ONNX tensor's shape, −1 for the batch.
+    fn dims(&self) -> Vec<f32> {
+        let long = (self.length * self.up) as f32;
+        match self.rank {
+            2 => vec![-1.0, self.channels as f32 * long],
+            3 => vec![-1.0, self.channels as f32, long],
+            _ => vec![-1.0, self.channels as f32, long, 1.0],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +151,8 @@ pub struct Program {
     pub latent: usize,
     pub classes: usize,
     pub layers: Vec<Layer>,
+    /// The layout of the newest activation (the graph is a chain).
+    view: View,
 }
 
 /// What a graph value is, as far as the program is concerned.
@@ -87,6 +180,7 @@ impl Program {
             latent,
             classes,
             layers: Vec::new(),
+            view: View::flat(latent),
         };
         let mut vals: HashMap<String, Val> = HashMap::new();
         let resolver = tract_onnx::data_resolver::default();
@@ -131,8 +225,11 @@ impl Program {
             }
             _ => bail!("the output `{out_name}` is not computed from the latent"),
         }
-        if !prog.layers.iter().any(|l| matches!(l, Layer::Dense(_))) {
-            bail!("the graph has no dense layer");
+        if !matches!(prog.layers.first(), Some(Layer::Dense(_))) {
+            bail!("the graph does not start with a dense layer (or a convolution over the input)");
+        }
+        if prog.view.up != 1 {
+            bail!("the output is upsampled after its last layer");
         }
         Ok(prog)
     }
@@ -146,6 +243,15 @@ impl Program {
             self.layers.push(Layer::Map(expr.clone()));
         }
         Ok(())
+    }
+
+    /// The convolution whose output is `v` untouched, if it is one.
+    fn conv_of(&mut self, v: &Val) -> Option<&mut Conv> {
+        let n = self.layers.len();
+        match (v, self.layers.last_mut()) {
+            (Val::Act { at, expr: Expr::X }, Some(Layer::Conv(c))) if *at == n => Some(c),
+            _ => None,
+        }
     }
 
     /// The dense layer whose output is `v` untouched, if it is one.
@@ -181,6 +287,7 @@ impl Program {
                         })
                         .collect();
                 }
+                Layer::Conv(c) => x = c.run(&x),
                 Layer::Map(e) => x.iter_mut().for_each(|v| *v = e.eval(*v)),
             }
             observe(k + 1, &x);
