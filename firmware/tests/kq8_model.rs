@@ -263,9 +263,9 @@ fn every_truncation_and_bit_flip_is_refused() {
             assert!(Model::parse(&bad).is_err(), "byte {i} bit {bit}");
         }
     }
-    let mut v2 = bytes.clone();
-    v2[4] = 2;
-    assert_eq!(Model::parse(&v2).unwrap_err(), Error::UnsupportedVersion(2));
+    let mut v3 = bytes.clone();
+    v3[4] = 3;
+    assert_eq!(Model::parse(&v3).unwrap_err(), Error::UnsupportedVersion(3));
     assert_eq!(
         Model::parse(b"not a model at all").unwrap_err(),
         Error::Truncated { need: 64, have: 18 }

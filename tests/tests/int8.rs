@@ -57,7 +57,7 @@ fn grid25_int8_keeps_the_modes_the_hq_share_and_30_db() {
 #[test]
 fn every_generator_shape_quantizes_and_the_int8_program_follows_the_float_one() {
     let dir = tempfile::tempdir().unwrap();
-    for (i, (settings, classes)) in SHAPES.iter().enumerate() {
+    for (i, (settings, classes, _)) in SHAPES.iter().enumerate() {
         let (_, _, path) = exported_shape(i, dir.path());
         let onnx = keel_runtime::Generator::load(&path).unwrap();
         let (bytes, r) = quantize_generator(

@@ -83,7 +83,7 @@ fn trainer_tract_and_reimported_burn_agree_on_the_committed_fixtures() {
 #[test]
 fn every_generator_shape_exports_and_tract_matches_burn() {
     let dir = tempfile::tempdir().unwrap();
-    for (i, (settings, classes)) in SHAPES.iter().enumerate() {
+    for (i, (settings, classes, _)) in SHAPES.iter().enumerate() {
         let (_, g, path) = exported_shape(i, dir.path());
         let onnx = keel_runtime::Generator::load(&path).unwrap();
         let device = Device::flex();
