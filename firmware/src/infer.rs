@@ -87,17 +87,17 @@ impl Model<'_> {
                     in_a = !in_a;
                 }
                 Layer::Conv(c) => {
-                    // The window and output column live in the input's buffer, after the input
-                    // (the model sized `max_width` for it).
+                    // The output column lives in the input's buffer, after the input (the model
+                    // sized `max_width` for it).
                     let too_small = Error::ArenaTooSmall {
                         need: self.arena_bytes() as u32,
                         have: src.len() as u32,
                     };
                     let (x, rest) = split(src, c.in_width()).ok_or(too_small)?;
-                    let (window, rest) = split(rest, c.dense.in_dim).ok_or(too_small)?;
                     let column = rest.get_mut(..c.dense.out_dim).ok_or(too_small)?;
                     let out = dst.get_mut(..c.out_width()).ok_or(too_small)?;
-                    conv(&c, x, window, column, arena.x16, out, kernel);
+                    let x16 = arena.x16.get_mut(..c.x16_words()).ok_or(too_small)?;
+                    conv(&c, x, column, x16, out, kernel);
                     observe(i as usize + 1, out);
                     in_a = !in_a;
                 }

@@ -29,7 +29,9 @@ fn weights(rng: &mut Pcg64Mcg, rows: usize, cols: usize, bias_rows: usize) -> We
         bias: (0..bias_rows * rows)
             .map(|_| rng.random_range(-3000..3000))
             .collect(),
-        mult: (0..rows).map(|_| rng.random_range(1 << 30..i32::MAX)).collect(),
+        mult: (0..rows)
+            .map(|_| rng.random_range(1 << 30..i32::MAX))
+            .collect(),
         shift: (0..rows).map(|_| rng.random_range(-9..-6)).collect(),
         zp: rng.random_range(-10..10),
     }
@@ -45,6 +47,15 @@ struct Program {
 
 fn program(seed: u64) -> Program {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    // The padded channels' weights are zero, as the quantizer writes them.
+    let pad_channels = |mut w: Weights, in_ch: usize| {
+        for (i, v) in w.w.iter_mut().enumerate() {
+            if i % w.cols % 4 >= in_ch {
+                *v = 0;
+            }
+        }
+        w
+    };
     let mut table = [0i8; 256];
     for (k, t) in table.iter_mut().enumerate() {
         *t = ((k as i32 - 128) * 3 / 4) as i8;
@@ -56,8 +67,9 @@ fn program(seed: u64) -> Program {
     Program {
         layers: [
             weights(&mut rng, 8, 8, CLASSES as usize),
-            weights(&mut rng, 4, 8, 1), // 3 out channels; 2 channels × k3 = 6 taps, padded
-            weights(&mut rng, 4, 16, 1), // 2 out channels; 3 channels × k5 = 15 taps
+            // Windows are k taps × channels padded to 4: 3 × 4 and 5 × 4 inputs.
+            pad_channels(weights(&mut rng, 4, 12, 1), 2),
+            pad_channels(weights(&mut rng, 4, 20, 1), 3),
         ],
         table,
         cdf,
@@ -161,14 +173,16 @@ fn reference(p: &Program, m: &Model, class: u16, seed: u64, index: u32, table_zp
                 for c in 0..in_ch {
                     for j in 0..k {
                         let s = t as isize + j as isize - (k / 2) as isize;
-                        acc += w.w[o * w.cols + c * k + j] as i64 * at(c, s) as i64;
+                        acc += w.w[o * w.cols + j * 4 + c] as i64 * at(c, s) as i64;
                     }
                 }
                 y[o * out_len + t] = requant(w, o, acc, i == 0);
             }
         }
         h = if i == 0 {
-            y.iter().map(|&v| p.table[(v as i32 + 128) as usize]).collect()
+            y.iter()
+                .map(|&v| p.table[(v as i32 + 128) as usize])
+                .collect()
         } else {
             y
         };
@@ -204,14 +218,18 @@ fn conv_model_reads_back_and_matches_the_plain_computation() {
         for index in 0..40 {
             let want = reference(&p, &m, class, 11, index, table_zp);
             for kernel in [Kernel::Scalar, Kernel::Dsp] {
-                assert_eq!(run(&m, class, index, kernel).unwrap(), want, "{class}/{index}");
+                assert_eq!(
+                    run(&m, class, index, kernel).unwrap(),
+                    want,
+                    "{class}/{index}"
+                );
             }
             distinct.insert(want);
         }
     }
     assert!(distinct.len() > 20, "{}", distinct.len());
-    // 8·8 dense, 6 steps × 4 rows × 8 taps, 5 steps × 4 rows × 16 taps (as executed).
-    assert_eq!(m.macs, 64 + 6 * 32 + 5 * 64);
+    // 8·8 dense, 6 steps × 4 rows × 12 inputs, 5 steps × 4 rows × 20 inputs (as executed).
+    assert_eq!(m.macs, 64 + 6 * 48 + 5 * 80);
 }
 
 #[test]

@@ -18,12 +18,19 @@ pub fn dense(
     out: &mut [i8],
     kernel: Kernel,
 ) {
-    let (n_in, n_out) = (d.in_dim, d.out_dim);
+    let n_in = d.in_dim;
     let x16 = &mut x16[..n_in / 2];
     match kernel {
         Kernel::Dsp => unpack(&x[..n_in], x16),
         Kernel::Scalar => unpack_scalar(&x[..n_in], x16),
     }
+    dense_unpacked(d, bias_row, x16, out, kernel);
+}
+
+/// [`dense`] on an input already unpacked into lane pairs (`x16` holds at least `in_dim / 2` words).
+pub fn dense_unpacked(d: &Dense, bias_row: usize, x16: &[u32], out: &mut [i8], kernel: Kernel) {
+    let (n_in, n_out) = (d.in_dim, d.out_dim);
+    let x16 = &x16[..n_in / 2];
     let bias = &d.bias[4 * bias_row * n_out..][..4 * n_out];
     if kernel == Kernel::Dsp && layer_dsp(d, bias, x16, &mut out[..n_out]) {
         return;
@@ -259,7 +266,7 @@ pub fn unpack_scalar(x: &[i8], x16: &mut [u32]) {
     }
 }
 
-fn lanes(lo: i8, hi: i8) -> u32 {
+pub fn lanes(lo: i8, hi: i8) -> u32 {
     (lo as i16 as u16 as u32) | ((hi as i16 as u16 as u32) << 16)
 }
 

@@ -45,7 +45,8 @@
 //!   steps: `in` and `out` hold `in_len` and `out_len`; bytes 24–25 `in_ch`, 26–27 `out_ch`, 28
 //!   the odd kernel size k, 29 `up`, 30 the input zero point (the padding's value: real zero), 31
 //!   reserved. Weights, bias, multipliers and shifts are a dense layer's (bias rows 1) of
-//!   `pad4(out_ch)` rows and `pad4(in_ch · k)` inputs, input index `c · k + j` for channel c and tap j.
+//!   `pad4(out_ch)` rows and `k · pad4(in_ch)` inputs, input index `j · pad4(in_ch) + c` for tap j
+//!   and channel c (tap-major: one output step's window is contiguous in the kernel's layout).
 
 use crate::Error;
 
@@ -294,9 +295,14 @@ impl Conv<'_> {
         self.out_len * self.dense.macs()
     }
 
-    /// Arena bytes beside its input: one window and one output column.
+    /// Arena bytes beside its input: one output column.
     pub fn scratch(&self) -> usize {
-        self.dense.in_dim + self.dense.out_dim
+        self.dense.out_dim
+    }
+
+    /// Words of the unpacked input: `in_len · up + k − 1` steps of `pad4(in_ch)` lanes.
+    pub fn x16_words(&self) -> usize {
+        (self.in_len * self.up + self.kernel - 1) * pad4(self.in_ch) / 2
     }
 }
 
@@ -471,8 +477,8 @@ impl<'a> Model<'a> {
                 }
                 Layer::Conv(c) => {
                     check_conv(i, &c, width)?;
-                    model.max_in = model.max_in.max(c.dense.in_dim);
-                    // The window and output column sit in the input's buffer, after the input.
+                    model.max_in = model.max_in.max(2 * c.x16_words());
+                    // The output column sits in the input's buffer, after the input.
                     model.max_width = model.max_width.max(c.in_width() + c.scratch());
                     model.macs += c.macs();
                 }
@@ -568,7 +574,10 @@ impl<'a> Model<'a> {
                 if !fits(out_ch, n_out) {
                     return Err(bad("out"));
                 }
-                let d = dense(pad4(in_ch * k), pad4(out_ch), 1)?;
+                if k * pad4(in_ch) > MAX_WIDTH {
+                    return Err(bad("kernel"));
+                }
+                let d = dense(k * pad4(in_ch), pad4(out_ch), 1)?;
                 Ok(Layer::Conv(Conv {
                     in_ch,
                     in_len: n_in,

@@ -19,7 +19,7 @@ pub struct DenseSpec<'a> {
 }
 
 /// A convolution to write: geometry, and its weights as a dense layer of `pad4(out_ch)` rows over
-/// `pad4(in_ch · kernel)` inputs (input index `c · kernel + j`).
+/// `kernel · pad4(in_ch)` inputs (input index `j · pad4(in_ch) + c`).
 #[derive(Debug, Clone, Copy)]
 pub struct ConvSpec<'a> {
     pub in_ch: usize,
@@ -153,7 +153,7 @@ fn entry(i: u16, layer: &LayerSpec, at: usize) -> Result<LayerEntry, Error> {
             if c.kernel.is_multiple_of(2) || c.kernel > 255 {
                 return Err(bad("kernel"));
             }
-            if d.in_dim != pad4(c.in_ch * c.kernel) || d.out_dim != pad4(c.out_ch) {
+            if d.in_dim != c.kernel * pad4(c.in_ch) || d.out_dim != pad4(c.out_ch) {
                 return Err(bad("weights"));
             }
             if d.bias.len() != d.out_dim {

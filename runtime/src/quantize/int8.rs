@@ -160,11 +160,21 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
                 let relu = matches!(prog.layers.get(k + 1), Some(Layer::Map(Expr::Relu(e))) if **e == Expr::X);
                 let stage = if relu { k + 2 } else { k + 1 };
                 let out = affine(stage);
-                // The weights of one window, as a dense layer (row-major [out][in_ch·k] already).
+                // The weights of one window as a dense layer, tap-major: input j·pad4(in_ch) + c.
+                let chp = pad4(c.in_ch);
+                let mut w = vec![0f32; c.out_ch * c.kernel * chp];
+                for o in 0..c.out_ch {
+                    for ch in 0..c.in_ch {
+                        for j in 0..c.kernel {
+                            w[(o * c.kernel + j) * chp + ch] =
+                                c.w[(o * c.in_ch + ch) * c.kernel + j];
+                        }
+                    }
+                }
                 let window = super::graph::Dense {
-                    in_dim: c.in_ch * c.kernel,
+                    in_dim: c.kernel * chp,
                     out_dim: c.out_ch,
-                    w: c.w.clone(),
+                    w,
                     b: c.b.clone(),
                     class_w: Vec::new(),
                 };

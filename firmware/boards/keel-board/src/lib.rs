@@ -171,9 +171,9 @@ fn bench(model: &Model, arena: &mut Arena, counter: &Counter) -> Result<(), i32>
             (total as f32 * per_tick as f32) / (n as f32 * model.macs as f32)
         );
         for i in 0..model.header.layer_count {
-            if let Ok(Layer::Dense(d)) = model.layer(i) {
-                let t = layer_ticks[i as usize] as f32 * per_tick as f32 / n as f32;
-                defmt::info!(
+            let t = layer_ticks[i as usize] as f32 * per_tick as f32 / n as f32;
+            match model.layer(i) {
+                Ok(Layer::Dense(d)) => defmt::info!(
                     "bench {} layer {} dense {}x{}: {} instructions, {} instructions/MAC",
                     kernel,
                     i,
@@ -181,7 +181,22 @@ fn bench(model: &Model, arena: &mut Arena, counter: &Counter) -> Result<(), i32>
                     d.out_dim,
                     t as u32,
                     t / d.macs() as f32
-                );
+                ),
+                // Per MAC of the layer itself (in_ch · k · out_ch per step), not of its padding.
+                Ok(Layer::Conv(c)) => defmt::info!(
+                    "bench {} layer {} conv {}x{} up{} k{} -> {}x{}: {} instructions, {} instructions/MAC",
+                    kernel,
+                    i,
+                    c.in_ch,
+                    c.in_len,
+                    c.up,
+                    c.kernel,
+                    c.out_ch,
+                    c.out_len,
+                    t as u32,
+                    t / (c.out_len * c.out_ch * c.in_ch * c.kernel) as f32
+                ),
+                _ => {}
             }
         }
     }
