@@ -4,7 +4,7 @@
 use burn_onnx::ModelGen;
 
 /// Fixture run directories, each with a `generator.onnx`.
-const FIXTURES: [&str; 2] = ["ring8", "grid25-bn"];
+const FIXTURES: [&str; 3] = ["ring8", "grid25-bn", "basicmotions-conv"];
 
 fn main() {
     for name in FIXTURES {

@@ -52,8 +52,10 @@ fn read_f32(path: &Path) -> Vec<f32> {
 #[ignore = "needs Python with onnx and onnxruntime (KEEL_PYTHON or .venv): run .ci/test"]
 fn onnx_checker_passes_and_onnxruntime_matches_tract() {
     let script = workspace().join("tests/python/ort_check.py");
-    for name in ["ring8", "grid25-bn"] {
+    // Two MLP generators and the conditional conv generator (Conv, Resize, Gather, class input).
+    for name in ["ring8", "grid25-bn", "basicmotions-conv"] {
         let model = keel_runtime::Generator::load(&fixture(name)).unwrap();
+        let classes = model.meta.classes.len();
         for rows in [1usize, 64] {
             let dir = tempfile::tempdir().unwrap();
             let mut z = vec![0f32; rows * model.meta.latent];
@@ -61,6 +63,14 @@ fn onnx_checker_passes_and_onnxruntime_matches_tract() {
                 latent(4, 0, i as u64, r);
             }
             write_f32(&dir.path().join("z.f32"), &z);
+            let onehot = (classes > 0).then(|| {
+                let mut v = vec![0f32; rows * classes];
+                for r in 0..rows {
+                    v[r * classes + r % classes] = 1.0;
+                }
+                write_f32(&dir.path().join("class.f32"), &v);
+                v
+            });
             let o = Command::new(python())
                 .arg(&script)
                 .arg(fixture(name))
@@ -74,7 +84,7 @@ fn onnx_checker_passes_and_onnxruntime_matches_tract() {
             assert!(report.contains("keel.denorm"), "{report}");
             let ort = read_f32(&dir.path().join("x.ort.f32"));
             let plan = model.plan(rows).unwrap();
-            let ours = model.run(&plan, rows, z, None).unwrap();
+            let ours = model.run(&plan, rows, z, onehot).unwrap();
             let err = ours
                 .iter()
                 .zip(&ort)

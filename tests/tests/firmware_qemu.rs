@@ -152,6 +152,28 @@ fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
     stream_matches_host(&kq8, 7, 40);
 }
 
+/// A conditional conv generator (3 classes, BatchNorm, LeakyReLU, upsampling blocks and a crop):
+/// the convolution kernels, DSP and portable, on the device.
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn conv_generator_samples_are_bit_identical_to_the_host_for_every_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, onnx) = common::exported_shape(common::CONV_SHAPE, dir.path());
+    let model = keel_runtime::Generator::load(&onnx).unwrap();
+    let opt = Options {
+        calib: 200,
+        eval: 50,
+        seed: 0,
+        gptq: true,
+    };
+    let (bytes, _) = quantize_generator(&model, &opt).unwrap();
+    let m = Model::parse(&bytes).unwrap();
+    assert_eq!(m.header.version, keel_firmware::kq8::VERSION);
+    let kq8 = dir.path().join("conv.kq8");
+    std::fs::write(&kq8, bytes).unwrap();
+    stream_matches_host(&kq8, 5, 30);
+}
+
 /// The BasicMotions series generator (4 classes, 6 × 100 values a sample) as `keel train` made it.
 #[test]
 #[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]

@@ -145,6 +145,7 @@ fn finish_proto(
     if let Some(widths) = split {
         split_joint_input(graph, widths)?;
     }
+    resize_by_scales(graph)?;
     // burn-onnx declares an output width it derived from an element count as a symbol; it is static.
     set_dim(&mut graph.output[0], 1, output_dim)?;
     graph.name = "keel_generator".into();
@@ -192,6 +193,44 @@ fn split_joint_input(graph: &mut onnx_ir::GraphProto, [latent, classes]: [usize;
     concat.output = vec![JOINT.into()];
     concat.attribute.push(axis);
     graph.node.insert(0, concat);
+    Ok(())
+}
+
+/// burn-onnx exports nearest upsampling as `Resize(x, sizes = [2L, 1], axes = [2, 3])`, which its own
+/// importer (and older runtimes) refuse ("custom axes attribute is not supported"). Every Resize
+/// Keel exports is the conv generator's ×2 upsampling of `[N, C, L, 1]`: it is rewritten as
+/// `Resize(x, scales = [1, 1, 2, 1])`, the form every ONNX consumer reads.
+fn resize_by_scales(graph: &mut onnx_ir::GraphProto) -> Result<()> {
+    const SCALES: &str = "keel_upsample_scales";
+    let mut used = false;
+    for node in graph.node.iter_mut().filter(|n| n.op_type == "Resize") {
+        let sizes = node.input.get(3).cloned().unwrap_or_default();
+        let ok = graph.initializer.iter().any(|t| {
+            t.name == sizes && t.raw_data.len() == 16 && t.raw_data[8..16] == 1i64.to_le_bytes()
+        });
+        if !ok {
+            bail!(
+                "exported Resize `{}` is not an upsampling of [N, C, L, 1]",
+                node.name
+            );
+        }
+        node.attribute.retain(|a| a.name != "axes");
+        node.input.truncate(2);
+        node.input.push(SCALES.into());
+        used = true;
+    }
+    if used {
+        let mut scales = onnx_ir::TensorProto::new();
+        scales.name = SCALES.into();
+        scales.data_type = 1; // FLOAT
+        scales.dims = vec![4];
+        let raw: Vec<u8> = [1f32, 1.0, 2.0, 1.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        scales.raw_data = raw.into();
+        graph.initializer.push(scales);
+    }
     Ok(())
 }
 

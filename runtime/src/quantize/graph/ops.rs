@@ -221,22 +221,29 @@ fn resize(prog: &mut Program, node: &Node) -> Result<Val> {
         && attr("coordinate_transformation_mode").as_deref() == Some("asymmetric")
         && matches!(attr("nearest_mode").as_deref(), Some("floor") | None);
     let v = node.arg(0)?.clone();
-    let sizes = match node.proto.input.get(3).map(|_| node.arg(3)) {
-        Some(Ok(Val::Const { data, .. })) => data.clone(),
-        _ => bail!("Resize without constant sizes"),
-    };
     let long = prog.view.length * prog.view.up;
+    // Either `scales` [1, 1, f, 1] or `sizes` [f·L, 1] on axes [2, 3].
+    let arg = |i: usize| match node.proto.input.get(i).filter(|n| !n.is_empty()) {
+        Some(_) => match node.arg(i) {
+            Ok(Val::Const { data, .. }) => Some(data.clone()),
+            _ => None,
+        },
+        None => None,
+    };
+    let factor = match (arg(2), arg(3)) {
+        (Some(s), None) if s.len() == 4 && s[0] == 1.0 && s[1] == 1.0 && s[3] == 1.0 => s[2],
+        (None, Some(s)) if s.len() == 2 && s[1] == 1.0 => s[0] / long as f32,
+        _ => 0.0,
+    };
     let ok = nearest
         && matches!(v, Val::Act { .. })
         && prog.view.rank == 4
-        && sizes.len() == 2
-        && sizes[1] == 1.0
-        && sizes[0] as usize % long == 0
-        && sizes[0] as usize >= long;
+        && factor >= 1.0
+        && factor.fract() == 0.0;
     if !ok {
         bail!("only nearest (asymmetric, floor) upsampling of the time axis by a whole factor is supported");
     }
-    prog.view.up *= sizes[0] as usize / long;
+    prog.view.up *= factor as usize;
     Ok(v)
 }
 
