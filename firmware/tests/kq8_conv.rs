@@ -37,7 +37,7 @@ fn weights(rng: &mut Pcg64Mcg, rows: usize, cols: usize, bias_rows: usize) -> We
     }
 }
 
-/// Latent 5 → dense to 2 channels × 3 steps (padded to 8) + ReLU → conv ↑2, k3 to 3 × 6 + ReLU →
+/// Latent 5 → dense to 2 channels × 3 steps (padded to 8) + ReLU → conv ↑2, k3 to 4 × 6 + ReLU →
 /// table → conv k5 to 2 × 6, cropped to 5 steps.
 struct Program {
     layers: [Weights; 3],
@@ -69,7 +69,7 @@ fn program(seed: u64) -> Program {
             weights(&mut rng, 8, 8, CLASSES as usize),
             // Windows are k taps × channels padded to 4: 3 × 4 and 5 × 4 inputs.
             pad_channels(weights(&mut rng, 4, 12, 1), 2),
-            pad_channels(weights(&mut rng, 4, 20, 1), 3),
+            weights(&mut rng, 4, 20, 1),
         ],
         table,
         cdf,
@@ -91,9 +91,14 @@ fn dense(w: &Weights, relu: bool) -> DenseSpec<'_> {
 
 /// (in_ch, in_len, up, kernel, out_ch, out_len) of the two convolutions.
 const GEOMETRY: [(usize, usize, usize, usize, usize, usize); 2] =
-    [(2, 3, 2, 3, 3, 6), (3, 6, 1, 5, 2, 5)];
+    [(2, 3, 2, 3, 4, 6), (4, 6, 1, 5, 2, 5)];
 
 fn write(p: &Program, edit: impl Fn(&mut [LayerSpec])) -> Vec<u8> {
+    write_with(p, false, edit)
+}
+
+/// `time_major`: the activation between the two convolutions is kept time-major.
+fn write_with(p: &Program, time_major: bool, edit: impl Fn(&mut [LayerSpec])) -> Vec<u8> {
     let conv = |i: usize, in_zp: i8, relu: bool| {
         let (in_ch, in_len, up, kernel, out_ch, out_len) = GEOMETRY[i];
         LayerSpec::Conv(ConvSpec {
@@ -104,6 +109,8 @@ fn write(p: &Program, edit: impl Fn(&mut [LayerSpec])) -> Vec<u8> {
             out_ch,
             out_len,
             in_zp,
+            in_time_major: time_major && i == 1,
+            out_time_major: time_major && i == 0,
             dense: dense(&p.layers[i + 1], relu),
         })
     };
@@ -111,7 +118,7 @@ fn write(p: &Program, edit: impl Fn(&mut [LayerSpec])) -> Vec<u8> {
         LayerSpec::Dense(dense(&p.layers[0], true)),
         conv(0, p.layers[0].zp, true),
         LayerSpec::Table {
-            width: 18,
+            width: 24,
             table: &p.table,
         },
         conv(1, IN_ZP, false),
@@ -207,8 +214,14 @@ fn run(m: &Model, class: u16, index: u32, kernel: Kernel) -> Result<Vec<i8>, Err
 
 #[test]
 fn conv_model_reads_back_and_matches_the_plain_computation() {
+    for time_major in [false, true] {
+        matches_the_plain_computation(time_major);
+    }
+}
+
+fn matches_the_plain_computation(time_major: bool) {
     let p = program(1);
-    let bytes = write(&p, |_| {});
+    let bytes = write_with(&p, time_major, |_| {});
     let m = Model::parse(&bytes).unwrap();
     assert_eq!(m.header.version, kq8::VERSION);
     // The padding of the table's output is real zero: the table's image of the conv's zero point.
@@ -230,6 +243,11 @@ fn conv_model_reads_back_and_matches_the_plain_computation() {
     assert!(distinct.len() > 20, "{}", distinct.len());
     // 8·8 dense, 6 steps × 4 rows × 12 inputs, 5 steps × 4 rows × 20 inputs (as executed).
     assert_eq!(m.macs, 64 + 6 * 48 + 5 * 80);
+    assert_eq!(
+        m.layer(1)
+            .map(|l| matches!(l, kq8::Layer::Conv(c) if c.out_time_major == time_major)),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -290,6 +308,9 @@ fn lying_conv_geometry_is_refused_naming_the_field() {
     assert_eq!(edit(3, 28, 4), bad(3, "kernel"));
     // Upsampling 0.
     assert_eq!(edit(1, 29, 0), bad(1, "up"));
+    // A time-major input after a dense layer (flags byte 3), or a time-major model output.
+    assert_eq!(edit(1, 3, kq8::FLAG_IN_TIME_MAJOR), bad(1, "flags"));
+    assert_eq!(edit(3, 3, kq8::FLAG_OUT_TIME_MAJOR), bad(3, "flags"));
     // An unknown layer kind.
     assert_eq!(edit(1, 0, 9), bad(1, "kind"));
     // A convolution in a version-1 file, which cannot have one.

@@ -234,13 +234,13 @@ fn layer_dsp(d: &Dense, bias: &[u8], x16: &[u32], out: &mut [i8]) -> bool {
 }
 
 #[cfg(not(all(target_arch = "arm", feature = "dsp")))]
-fn unpack(x: &[i8], x16: &mut [u32]) {
+pub(crate) fn unpack(x: &[i8], x16: &mut [u32]) {
     unpack_scalar(x, x16)
 }
 
 /// [`unpack_scalar`] with two `SXTB16` per word of input.
 #[cfg(all(target_arch = "arm", feature = "dsp"))]
-fn unpack(x: &[i8], x16: &mut [u32]) {
+pub(crate) fn unpack(x: &[i8], x16: &mut [u32]) {
     for (b, w) in x.chunks_exact(4).zip(x16.chunks_exact_mut(2)) {
         let word = u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
         let (even, odd): (u32, u32);

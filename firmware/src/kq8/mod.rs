@@ -44,7 +44,8 @@
 //!   first upsampled ×`up` (nearest) and whose output `[out_ch, out_len]` keeps the first `out_len`
 //!   steps: `in` and `out` hold `in_len` and `out_len`; bytes 24–25 `in_ch`, 26–27 `out_ch`, 28
 //!   the odd kernel size k, 29 `up`, 30 the input zero point (the padding's value: real zero), 31
-//!   reserved. Weights, bias, multipliers and shifts are a dense layer's (bias rows 1) of
+//!   reserved; flags bit 1: input time-major, bit 2: output time-major (between two convolutions;
+//!   the model's input to the first convolution and its output are channel-major). Weights, bias, multipliers and shifts are a dense layer's (bias rows 1) of
 //!   `pad4(out_ch)` rows and `k · pad4(in_ch)` inputs, input index `j · pad4(in_ch) + c` for tap j
 //!   and channel c (tap-major: one output step's window is contiguous in the kernel's layout).
 
@@ -75,6 +76,12 @@ pub const ACT_NONE: u8 = 0;
 pub const ACT_RELU: u8 = 1;
 /// Layer flag: every requantization shift is ≤ −2 (the fast path of the DSP kernel).
 pub const FLAG_HIGH_WORD: u8 = 1;
+/// Conv flags: its input is time-major (`[in_len][in_ch]`, written by the convolution before it);
+/// its output is time-major (read by the convolution after it). Activations between two
+/// convolutions are kept time-major so one step's channels are contiguous: the next layer unpacks
+/// them with word loads and this one writes a step's outputs in place, without a scatter.
+pub const FLAG_IN_TIME_MAJOR: u8 = 2;
+pub const FLAG_OUT_TIME_MAJOR: u8 = 4;
 
 /// The CRC every Keel checksum uses (file and stream frames).
 pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -278,6 +285,10 @@ pub struct Conv<'a> {
     pub out_len: usize,
     /// The padding's value: the input's zero point.
     pub in_zp: i8,
+    /// Input `[in_len][in_ch]` (else `[in_ch][in_len]`).
+    pub in_time_major: bool,
+    /// Output `[out_len][out_ch]` (else `[out_ch][out_len]`).
+    pub out_time_major: bool,
     pub dense: Dense<'a>,
 }
 
@@ -398,11 +409,16 @@ fn check_sections(bytes: &[u8], body: usize, h: &Header) -> Result<(), Error> {
 }
 
 /// Dense layer `i` reading an activation of `width`: its input, class rows, shifts and flags.
-/// Convolution `i` reading an activation of `width` values: its geometry against the input.
-fn check_conv(i: u16, c: &Conv, width: usize) -> Result<(), Error> {
+/// Convolution `i` reading an activation of `width` values laid out time-major or not
+/// (`time_major`): its geometry and layout against the input.
+fn check_conv(i: u16, c: &Conv, width: usize, time_major: bool) -> Result<(), Error> {
     let bad = |field| Error::BadLayer { layer: i, field };
     if i == 0 {
         return Err(bad("kind"));
+    }
+    // A time-major output is written a padded step at a time: only whole groups of 4 channels.
+    if c.in_time_major != time_major || (c.out_time_major && c.out_ch % 4 != 0) {
+        return Err(bad("flags"));
     }
     // The dense layer before may have padded its output to a multiple of 4.
     if c.in_width() > width || c.in_width() + 4 <= width {
@@ -464,11 +480,19 @@ impl<'a> Model<'a> {
             macs: 0,
         };
         let mut width = h.latent as usize;
+        // The layout of the current activation: time-major only between two convolutions.
+        let mut time_major = false;
         model.max_width = width;
         for i in 0..h.layer_count {
             let layer = model.layer(i)?;
             match layer {
                 Layer::Dense(d) => {
+                    if time_major {
+                        return Err(Error::BadLayer {
+                            layer: i,
+                            field: "flags",
+                        });
+                    }
                     check_dense(i, &d, width, &h)?;
                     model.max_in = model.max_in.max(d.in_dim);
                     // The padded input lives in the same buffers as the activations.
@@ -476,7 +500,8 @@ impl<'a> Model<'a> {
                     model.macs += d.macs();
                 }
                 Layer::Conv(c) => {
-                    check_conv(i, &c, width)?;
+                    check_conv(i, &c, width, time_major)?;
+                    time_major = c.out_time_major;
                     model.max_in = model.max_in.max(2 * c.x16_words());
                     // The output column sits in the input's buffer, after the input.
                     model.max_width = model.max_width.max(c.in_width() + c.scratch());
@@ -494,7 +519,7 @@ impl<'a> Model<'a> {
             width = layer.width();
             model.max_width = model.max_width.max(width);
         }
-        if width < h.outputs() || width >= h.outputs() + 4 {
+        if width < h.outputs() || width >= h.outputs() + 4 || time_major {
             return Err(Error::BadLayer {
                 layer: h.layer_count - 1,
                 field: "out",
@@ -586,6 +611,8 @@ impl<'a> Model<'a> {
                     out_ch,
                     out_len: n_out,
                     in_zp: e.in_zp,
+                    in_time_major: e.flags & FLAG_IN_TIME_MAJOR != 0,
+                    out_time_major: e.flags & FLAG_OUT_TIME_MAJOR != 0,
                     dense: d,
                 }))
             }

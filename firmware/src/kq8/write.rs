@@ -29,6 +29,9 @@ pub struct ConvSpec<'a> {
     pub out_ch: usize,
     pub out_len: usize,
     pub in_zp: i8,
+    /// Layouts (see `FLAG_IN_TIME_MAJOR`): time-major only between two convolutions.
+    pub in_time_major: bool,
+    pub out_time_major: bool,
     pub dense: DenseSpec<'a>,
 }
 
@@ -169,6 +172,17 @@ fn entry(i: u16, layer: &LayerSpec, at: usize) -> Result<LayerEntry, Error> {
                 kernel: c.kernel as u8,
                 up: c.up as u8,
                 in_zp: c.in_zp,
+                flags: dense_entry(i, d, at)?.flags
+                    | if c.in_time_major {
+                        FLAG_IN_TIME_MAJOR
+                    } else {
+                        0
+                    }
+                    | if c.out_time_major {
+                        FLAG_OUT_TIME_MAJOR
+                    } else {
+                        0
+                    },
                 ..dense_entry(i, d, at)?
             })
         }

@@ -79,6 +79,9 @@ pub struct QDense {
 pub struct QConv {
     pub geometry: super::graph::Conv,
     pub in_zp: i8,
+    /// Device layouts: time-major between two convolutions (see `kq8::FLAG_IN_TIME_MAJOR`).
+    pub in_time_major: bool,
+    pub out_time_major: bool,
     pub dense: QDense,
 }
 
@@ -104,6 +107,37 @@ pub struct QProgram {
 }
 
 impl QProgram {
+    /// `(channels, length)` when layer `j`'s output is time-major on the device (a convolution
+    /// feeding another, and the element-wise tables between them).
+    pub fn time_major(&self, j: usize) -> Option<(usize, usize)> {
+        match self.layers.get(j)? {
+            QLayer::Conv(c) if c.out_time_major => Some((c.geometry.out_ch, c.geometry.out_len)),
+            QLayer::Table { .. } if j > 0 => self.time_major(j - 1),
+            _ => None,
+        }
+    }
+
+    /// Keeps activations between two convolutions time-major when the producer's channels come
+    /// in whole groups of 4 (its padded step is then exactly its outputs).
+    fn choose_layouts(&mut self) {
+        for i in 0..self.layers.len() {
+            let QLayer::Conv(c) = &self.layers[i] else {
+                continue;
+            };
+            let whole = c.geometry.out_ch % 4 == 0;
+            let next = (i + 1..self.layers.len())
+                .find(|&j| !matches!(self.layers[j], QLayer::Table { .. }));
+            if let Some(j) = next.filter(|&j| whole && matches!(self.layers[j], QLayer::Conv(_))) {
+                if let QLayer::Conv(c) = &mut self.layers[i] {
+                    c.out_time_major = true;
+                }
+                if let QLayer::Conv(c) = &mut self.layers[j] {
+                    c.in_time_major = true;
+                }
+            }
+        }
+    }
+
     pub fn output(&self) -> Affine {
         match self.layers.last() {
             Some(QLayer::Dense(d)) | Some(QLayer::Conv(QConv { dense: d, .. })) => d.out,
@@ -183,6 +217,8 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
                 q.layers.push(QLayer::Conv(QConv {
                     geometry: c.clone(),
                     in_zp: x.zp,
+                    in_time_major: false,
+                    out_time_major: false,
                     dense,
                 }));
                 q.float_stage.push(stage);
@@ -210,6 +246,7 @@ pub fn quantize(prog: &Program, stages: &[Affine], values: &[Vec<f32>], gptq: bo
             }
         }
     }
+    q.choose_layouts();
     q
 }
 

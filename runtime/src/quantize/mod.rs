@@ -193,6 +193,8 @@ fn write_kq8(q: &QProgram, g: &Generator, provenance: &[u8]) -> Result<Vec<u8>> 
                     out_ch: g.out_ch,
                     out_len: g.out_len,
                     in_zp: c.in_zp,
+                    in_time_major: c.in_time_major,
+                    out_time_major: c.out_time_major,
                     dense: dense_spec(&c.dense),
                 })
             }
@@ -287,7 +289,14 @@ fn evaluate(
                     QLayer::Conv(c) => (c.dense.out, c.geometry.out_width()),
                     QLayer::Table { out, real, .. } => (*out, *real),
                 };
-                for (f, qv) in floats[q.float_stage[j]].iter().zip(&stages[j + 1][..real]) {
+                // The device keeps some activations time-major; the float program channel-major.
+                let mut stage = stages[j + 1][..real].to_vec();
+                if let Some((ch, len)) = q.time_major(j) {
+                    stage = (0..ch * len)
+                        .map(|i| stages[j + 1][(i % len) * ch + i / len])
+                        .collect();
+                }
+                for (f, qv) in floats[q.float_stage[j]].iter().zip(&stage) {
                     signal[j] += (*f as f64).powi(2);
                     let e = (*f as f64 - out.dequantize(*qv) as f64).powi(2);
                     noise[j] += e;
