@@ -326,3 +326,80 @@ fn eval_once(run: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(run.join("eval/eval.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
+
+/// The conv generator trains with each objective (and WGAN's gradient penalty), ends healthy,
+/// exports and quantizes; a shape its blocks cannot reach and a table dataset are refused naming
+/// the keys.
+#[test]
+fn the_conv_generator_trains_with_every_objective_and_refuses_what_it_cannot_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("toy.csv");
+    std::fs::write(&data, series_csv(6, 2)).unwrap();
+    let conv = [
+        "--set",
+        "model.g_kind=\"conv\"",
+        "--set",
+        "model.g_conv_channels=8",
+        "--set",
+        "model.g_conv_blocks=2",
+        "--set",
+        "model.latent=8",
+    ];
+    let objectives: [&[&str]; 4] = [
+        &["loss.kind=\"non-saturating\"", "model.g_batchnorm=true"],
+        &["loss.kind=\"hinge\"", "model.g_noise=true"],
+        &["loss.kind=\"least-squares\""],
+        &["loss.kind=\"wasserstein\"", "penalty.gp=10", "penalty.r1=0"],
+    ];
+    for (i, sets) in objectives.iter().enumerate() {
+        let run = tmp.path().join(format!("run{i}"));
+        let mut args = vec![
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "-q",
+            "--no-eval",
+            "--steps",
+            "60",
+        ];
+        args.extend(conv);
+        for s in sets.iter() {
+            args.extend(["--set", s]);
+        }
+        let o = keel(&args);
+        assert!(o.status.success(), "{sets:?}: {}", stderr(&o));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(
+            summary["final_loss_d"].as_f64().unwrap().is_finite(),
+            "{sets:?}"
+        );
+        assert!(run.join("generator.onnx").exists() && run.join("generator.kq8").exists());
+    }
+    let out = tmp.path().join("refused");
+    let refused = |extra: &[&str], data: &str, needle: &str| {
+        let mut args = vec!["train", "--data", data, "-q", "--steps", "5"];
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(["--force", "--set", "model.g_kind=\"conv\""]);
+        for s in extra {
+            args.extend(["--set", s]);
+        }
+        let o = keel(&args);
+        assert!(!o.status.success(), "{extra:?} was accepted");
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    };
+    let toy = data.to_str().unwrap();
+    // 32 steps: 6 doublings overshoot them; a kernel of 9 is longer than the 8 steps of the first block.
+    refused(&["model.g_conv_blocks=6"], toy, "`model.g_conv_blocks` = 6");
+    refused(
+        &["model.g_conv_blocks=3", "model.g_conv_kernel=9"],
+        toy,
+        "`model.g_conv_kernel` = 9",
+    );
+    refused(&["model.g_conv_kernel=4"], toy, "`model.g_conv_kernel` odd");
+    refused(&[], "ring8", "`model.g_kind = \"conv\"`");
+}

@@ -252,7 +252,7 @@ fn ema_follows_its_closed_form() {
         g_depth: 1,
         ..ModelConfig::default()
     };
-    let g0 = Generator::new(&cfg, 0, 2, &mut Pcg64Mcg::seed_from_u64(1), &dev);
+    let g0 = Generator::new(&cfg, 0, 2, None, &mut Pcg64Mcg::seed_from_u64(1), &dev).unwrap();
     let mut ema = Ema::new(&g0, 0.9);
     // Same parameters (same ids) as g0, every value shifted by 1.
     struct Shift;
@@ -407,7 +407,15 @@ fn a_saved_batchnorm_generator_reloads_with_its_running_statistics() {
     let path = tmp.path().join("g.bpk");
     g.clone().save_file(&path).unwrap();
     let inner = Device::flex();
-    let fresh = Generator::new(&cfg.model, 0, 2, &mut Pcg64Mcg::seed_from_u64(99), &inner);
+    let fresh = Generator::new(
+        &cfg.model,
+        0,
+        2,
+        None,
+        &mut Pcg64Mcg::seed_from_u64(99),
+        &inner,
+    )
+    .unwrap();
     let loaded = fresh.try_load_file(&path).unwrap();
     let z = Tensor::<2>::from_data(
         TensorData::new(vec![0.3f32, -1.2, 0.7, 0.1, -0.4, 2.0], [3, 2]),
