@@ -14,6 +14,16 @@ use proptest::test_runner::Config;
 
 /// A real quantized generator (grid25, 38 KB), as `keel-run quantize` writes it.
 const VALID: &[u8] = include_bytes!("../../tests/fixtures/grid25/generator.kq8");
+/// A conditional conv generator (format version 2: projection, upsampling convolutions, crop).
+const CONV: &[u8] = include_bytes!("../../tests/fixtures/basicmotions-conv/generator.kq8");
+
+fn fixture(conv: bool) -> &'static [u8] {
+    if conv {
+        CONV
+    } else {
+        VALID
+    }
+}
 
 fn config() -> Config {
     Config {
@@ -31,8 +41,8 @@ fn reseal(b: &mut [u8]) {
 }
 
 #[test]
-fn the_fixture_is_accepted() {
-    assert!(exercise(VALID));
+fn the_fixtures_are_accepted() {
+    assert!(exercise(VALID) && exercise(CONV));
 }
 
 proptest! {
@@ -58,8 +68,9 @@ proptest! {
     }
 
     #[test]
-    fn a_flipped_bit_is_refused(bit in 0..VALID.len() * 8) {
-        let mut bytes = VALID.to_vec();
+    fn a_flipped_bit_is_refused(bit in 0..CONV.len() * 8, conv in any::<bool>()) {
+        let mut bytes = fixture(conv).to_vec();
+        let bit = bit % (bytes.len() * 8);
         bytes[bit / 8] ^= 1 << (bit % 8);
         prop_assert!(!exercise(&bytes));
     }
@@ -71,8 +82,9 @@ proptest! {
         at in 0..HEADER_SIZE + 6 * LAYER_ENTRY_SIZE,
         value in prop_oneof![any::<u32>(), Just(u32::MAX), Just(0), 0u32..70_000],
         width in prop_oneof![Just(1usize), Just(2), Just(4)],
+        conv in any::<bool>(),
     ) {
-        let mut bytes = VALID.to_vec();
+        let mut bytes = fixture(conv).to_vec();
         let at = at - at % width;
         bytes[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
         reseal(&mut bytes);

@@ -1,6 +1,19 @@
 //! `keel export`: a run's EMA generator → ONNX (opset 18, symbolic batch axis) carrying the metadata a
 //! user of the file needs. burn-onnx writes the graph; we rename its inputs and outputs to stable names
 //! and add `metadata_props` by re-encoding the model proto.
+//!
+//! Where burn-onnx 0.22 cannot write what a consumer reads, the proto is fixed here:
+//! - A conditional generator is exported with one input, `[z, onehot(class)]`: with two inputs each
+//!   has a dynamic batch axis, every reshape's batch dimension matches both, and the exporter refuses
+//!   it ("dimension matches 2 dynamic source axes and is ambiguous"). `split_joint_input` then
+//!   declares the inputs `z` and `class` and joins them with a `Concat` node, so the file's
+//!   interface is the same for every generator.
+//! - The conv generator's nearest upsampling comes out as `Resize` with `sizes` and `axes = [2, 3]`,
+//!   which burn-onnx's own importer refuses; `resize_by_scales` rewrites it with `scales`.
+//! - The output width, derived by the exporter from an element count, is declared static.
+//! The model itself avoids what cannot be exported at all (see `model::temporal`): no `[N, C·T] →
+//! [N, C, T]` reshape (the projection is a full convolution instead) and no `Slice` of a tensor
+//! with a dynamic batch (the crop is a `Gather`).
 
 use crate::artifacts::{load_generator, GeneratorMeta, Summary, ONNX_FILE};
 use crate::config::TrainConfig;
