@@ -153,7 +153,7 @@ fn requant(w: &Weights, r: usize, acc: i64, relu: bool) -> i8 {
 /// The same program computed the obvious way: explicit upsampling, padding and crop.
 fn reference(p: &Program, m: &Model, class: u16, seed: u64, index: u32, table_zp: i8) -> Vec<i8> {
     let mut rng = latent::sample_rng(seed, class, index);
-    let mut x = vec![0i8; 8];
+    let mut x = [0i8; 8];
     latent::fill(m, &mut rng, &mut x[..LATENT as usize]);
     let d = &p.layers[0];
     let mut h: Vec<i8> = (0..6)

@@ -11,6 +11,7 @@
 //! - The conv generator's nearest upsampling comes out as `Resize` with `sizes` and `axes = [2, 3]`,
 //!   which burn-onnx's own importer refuses; `resize_by_scales` rewrites it with `scales`.
 //! - The output width, derived by the exporter from an element count, is declared static.
+//!
 //! The model itself avoids what cannot be exported at all (see `model::temporal`): no `[N, C·T] →
 //! [N, C, T]` reshape (the projection is a full convolution instead) and no `Slice` of a tensor
 //! with a dynamic batch (the crop is a `Gather`).

@@ -417,7 +417,7 @@ fn check_conv(i: u16, c: &Conv, width: usize, time_major: bool) -> Result<(), Er
         return Err(bad("kind"));
     }
     // A time-major output is written a padded step at a time: only whole groups of 4 channels.
-    if c.in_time_major != time_major || (c.out_time_major && c.out_ch % 4 != 0) {
+    if c.in_time_major != time_major || (c.out_time_major && !c.out_ch.is_multiple_of(4)) {
         return Err(bad("flags"));
     }
     // The dense layer before may have padded its output to a multiple of 4.
@@ -556,10 +556,10 @@ impl<'a> Model<'a> {
         };
         // Dense weights, bias, multipliers and shifts of `n_in` inputs and `n_out` rows.
         let dense = |n_in: usize, n_out: usize, rows: usize| -> Result<Dense<'a>, Error> {
-            if n_in == 0 || n_in > MAX_WIDTH || n_in % 4 != 0 {
+            if n_in == 0 || n_in > MAX_WIDTH || !n_in.is_multiple_of(4) {
                 return Err(bad("in"));
             }
-            if n_out == 0 || n_out > MAX_WIDTH || n_out % 4 != 0 {
+            if n_out == 0 || n_out > MAX_WIDTH || !n_out.is_multiple_of(4) {
                 return Err(bad("out"));
             }
             if e.act > ACT_RELU {

@@ -215,7 +215,7 @@ fn dense_entry(i: u16, d: &DenseSpec, at: usize) -> Result<LayerEntry, Error> {
     if d.weights.len() != n_in * n_out {
         return Err(bad("weights"));
     }
-    if d.bias.is_empty() || d.bias.len() % n_out != 0 {
+    if d.bias.is_empty() || !d.bias.len().is_multiple_of(n_out) {
         return Err(bad("bias"));
     }
     if d.mult.len() != n_out || d.shift.len() != n_out {

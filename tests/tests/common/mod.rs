@@ -92,11 +92,14 @@ pub fn series_generator(
     (cfg, g)
 }
 
+/// Config settings, classes, and `[channels, length]` for series.
+pub type Shape = (&'static [&'static str], usize, Option<[usize; 2]>);
+
 /// The generator shapes every export and quantization test covers: BatchNorm + LeakyReLU, tanh,
 /// noise layers (training-only), a conditional one (3 classes), and a conditional conv generator
 /// with BatchNorm, LeakyReLU and noise whose blocks overshoot the length (12 steps cropped to 10).
 /// The last field is the series shape (`None`: 3 plain columns).
-pub const SHAPES: [(&[&str], usize, Option<[usize; 2]>); 5] = [
+pub const SHAPES: [Shape; 5] = [
     (
         &[
             "model.g_batchnorm=true",
