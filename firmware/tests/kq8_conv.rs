@@ -124,19 +124,24 @@ fn write_with(p: &Program, time_major: bool, edit: impl Fn(&mut [LayerSpec])) ->
         conv(1, IN_ZP, false),
     ];
     edit(&mut layers);
+    seal(p, &layers, 5, p.layers[2].zp)
+}
+
+/// The `.kq8` of `layers` with the test's header: 2 output channels of `length` steps.
+fn seal(p: &Program, layers: &[LayerSpec], length: u16, output_zp: i8) -> Vec<u8> {
     let spec = Spec {
         latent: LATENT,
         classes: CLASSES,
         channels: 2,
-        length: 5,
+        length,
         input_zp: 0,
-        output_zp: p.layers[2].zp,
+        output_zp,
         input_scale: 0.03,
         output_scale: 0.01,
         cdf: &p.cdf,
         denorm: &[(1.0, 0.0); 2],
         meta: b"{}",
-        layers: &layers,
+        layers,
     };
     let mut out = Vec::new();
     kq8::write(&mut out, &spec).unwrap();
@@ -254,22 +259,7 @@ fn matches_the_plain_computation(time_major: bool) {
 fn dense_models_stay_version_1_for_older_readers() {
     let p = program(2);
     let layers = [LayerSpec::Dense(dense(&p.layers[0], false))];
-    let spec = Spec {
-        latent: LATENT,
-        classes: CLASSES,
-        channels: 2,
-        length: 4,
-        input_zp: 0,
-        output_zp: 0,
-        input_scale: 0.03,
-        output_scale: 0.01,
-        cdf: &p.cdf,
-        denorm: &[(1.0, 0.0); 2],
-        meta: b"{}",
-        layers: &layers,
-    };
-    let mut bytes = Vec::new();
-    kq8::write(&mut bytes, &spec).unwrap();
+    let bytes = seal(&p, &layers, 4, 0);
     let m = Model::parse(&bytes).unwrap();
     assert_eq!(m.header.version, kq8::VERSION_DENSE);
     assert_eq!(run(&m, 1, 0, Kernel::Scalar).unwrap().len(), 8);

@@ -102,19 +102,9 @@ fn kq8(a: &InfoArgs) -> Result<()> {
                 d.out_dim,
                 if d.relu { " + relu" } else { "" }
             ),
-            Layer::Conv(c) => format!(
-                "conv {}x{}{} -> {}x{} k{}{}",
-                c.in_ch,
-                c.in_len,
-                if c.up > 1 {
-                    format!(" up{}", c.up)
-                } else {
-                    String::new()
-                },
-                c.out_ch,
-                c.out_len,
-                c.kernel,
-                if c.dense.relu { " + relu" } else { "" }
+            Layer::Conv(c) => keel_runtime::quantize::conv_name(
+                [c.in_ch, c.in_len, c.up, c.kernel, c.out_ch, c.out_len],
+                c.dense.relu,
             ),
             Layer::Table { width, .. } => format!("table x{width}"),
         })

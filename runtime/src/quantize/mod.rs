@@ -229,6 +229,17 @@ fn write_kq8(q: &QProgram, g: &Generator, provenance: &[u8]) -> Result<Vec<u8>> 
     Ok(out)
 }
 
+/// A convolution for reports: `[in_ch, in_len, up, kernel, out_ch, out_len]`.
+pub fn conv_name([in_ch, in_len, up, k, out_ch, out_len]: [usize; 6], relu: bool) -> String {
+    let up = if up > 1 {
+        format!(" ↑{up}")
+    } else {
+        String::new()
+    };
+    let relu = if relu { " + relu" } else { "" };
+    format!("conv {in_ch}×{in_len}{up} → {out_ch}×{out_len} k{k}{relu}")
+}
+
 fn dense_spec(d: &QDense) -> DenseSpec<'_> {
     DenseSpec {
         in_dim: d.in_dim,
@@ -333,21 +344,9 @@ fn evaluate(
             ),
             QLayer::Conv(c) => {
                 let g = &c.geometry;
+                let dims = [g.in_ch, g.in_len, g.up, g.kernel, g.out_ch, g.out_len];
                 (
-                    format!(
-                        "conv {}×{}{} → {}×{} k{}{}",
-                        g.in_ch,
-                        g.in_len,
-                        if g.up > 1 {
-                            format!(" ↑{}", g.up)
-                        } else {
-                            String::new()
-                        },
-                        g.out_ch,
-                        g.out_len,
-                        g.kernel,
-                        if c.dense.relu { " + relu" } else { "" }
-                    ),
+                    conv_name(dims, c.dense.relu),
                     g.out_len * g.out_ch * g.in_ch * g.kernel,
                 )
             }

@@ -4,7 +4,7 @@
 //! penalty on it trains D's parameters.
 
 use super::ids::{number_params, numbered_state};
-use super::{init_linear, power_iteration, spectral_sigma, Act};
+use super::{init_conv, init_linear, power_iteration, spectral_sigma, Act};
 use crate::config::ModelConfig;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::Linear;
@@ -91,21 +91,7 @@ impl Discriminator {
             let k = cfg.d_conv_kernel;
             for _ in 0..cfg.d_conv {
                 let out = cfg.d_conv_channels;
-                let bound = 1.0 / ((ch * k) as f32).sqrt();
-                let mut draw = |n: usize| -> Vec<f32> {
-                    (0..n)
-                        .map(|_| rand::RngExt::random_range(rng, -bound..bound))
-                        .collect()
-                };
-                let w = draw(out * ch * k);
-                let b = draw(out);
-                convs.push(ConvLayer {
-                    weight: Param::from_tensor(Tensor::from_data(
-                        TensorData::new(w, [out, ch, k]),
-                        device,
-                    )),
-                    bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [out]), device)),
-                });
+                convs.push(init_conv([out, ch, k], ch * k, rng, device));
                 ch = out;
                 len = conv_len(len, k);
             }

@@ -15,5 +15,5 @@ pub use batchnorm::GenBatchNorm;
 pub use discriminator::{DWeights, Discriminator};
 pub use generator::Generator;
 pub use ids::{DISCRIMINATOR_IDS, GENERATOR_IDS};
-pub use init::init_linear;
+pub use init::{init_conv, init_linear};
 pub use spectral::{power_iteration, spectral_sigma};

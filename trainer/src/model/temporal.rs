@@ -11,7 +11,7 @@
 
 use super::batchnorm::GenBatchNorm;
 use super::discriminator::ConvLayer;
-use super::Act;
+use super::{init_conv, Act};
 use crate::config::ModelConfig;
 use anyhow::{bail, Result};
 use burn::module::{Module, Param};
@@ -58,23 +58,6 @@ pub fn start_shape(cfg: &ModelConfig, shape: [usize; 2]) -> Result<[usize; 2]> {
     Ok([cfg.g_conv_channels, t0])
 }
 
-/// Weight `[c_out, c_in, k]` and bias ~ U(−1/√fan_in, 1/√fan_in), PyTorch's default.
-fn conv_layer(shape: [usize; 3], fan_in: usize, rng: &mut Pcg64Mcg, dev: &Device) -> ConvLayer {
-    let [c_out, c_in, k] = shape;
-    let bound = 1.0 / (fan_in as f32).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| rand::RngExt::random_range(rng, -bound..bound))
-            .collect()
-    };
-    let w = draw(c_out * c_in * k);
-    let b = draw(c_out);
-    ConvLayer {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, shape), dev)),
-        bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [c_out]), dev)),
-    }
-}
-
 impl ConvHead {
     /// `input`: latent + classes; `start`: `[C₀, T₀]` from `start_shape`.
     pub fn new(
@@ -87,11 +70,11 @@ impl ConvHead {
     ) -> Self {
         let ([ch, t0], k) = (start, cfg.g_conv_kernel);
         // Only one tap of the projection meets the input: its fan-in is the input's width.
-        let project = conv_layer([ch, input, t0], input, rng, dev);
+        let project = init_conv([ch, input, t0], input, rng, dev);
         let blocks = (0..cfg.g_conv_blocks)
-            .map(|_| conv_layer([ch, ch, k], ch * k, rng, dev))
+            .map(|_| init_conv([ch, ch, k], ch * k, rng, dev))
             .collect();
-        let out = conv_layer([shape[0], ch, k], ch * k, rng, dev);
+        let out = init_conv([shape[0], ch, k], ch * k, rng, dev);
         let per_block = |on: bool, n: usize| if on { n } else { 0 };
         ConvHead {
             project,
