@@ -4,7 +4,9 @@
 use crate::artifacts::{load_generator, GeneratorMeta, Summary};
 use crate::config::TrainConfig;
 use crate::data::{self, read_test_file, Dataset, Split};
+use crate::eval::classic::Classic;
 use crate::eval::classifier::Fit;
+use crate::eval::paired::Paired;
 use crate::eval::series::{
     gain, scores, synthetic, Gain, GainOptions, Judge, MeanStd, RealData, Scores,
 };
@@ -282,25 +284,7 @@ pub fn markdown(r: &EvalJson) -> String {
     .unwrap();
     writeln!(m, "Reference classifier: a 1-D CNN (conv 7 → conv 5, 32 channels, ReLU, global average, linear), Adam lr {}, {} steps of batch {}, seed {}. Discriminative score: the same CNN telling real from synthetic, trained on 80 %, |accuracy − 0.5| on 20 %. Predictive score: the same CNN with causal convolutions predicting the last channel's next step from the other channels (TimeGAN protocol; TimeGAN used GRUs). MiniRocket judge: 9,996 MiniRocket features (Dempster et al. 2021) and a one-vs-rest ridge classifier whose penalty is chosen from 10⁻³…10³ by leave-one-out error.\n", s.classifier.lr, s.classifier.steps, s.classifier.batch, s.classifier.seed).unwrap();
     if let Some(g) = &r.gain {
-        writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {} trained on k real series per class; mean ± std over {} draws of the k. Classic: + {} series per class from jitter / scaling / magnitude warp / time warp of those k (Um et al. 2017). Keel: + {} series per class from a GAN trained on those k only ({} steps; k = all uses the run's generator).\n", match g.judge { Judge::Cnn => "reference CNN", Judge::Minirocket => "MiniRocket + ridge judge" }, g.draws, g.added_per_class, g.added_per_class, g.gan_steps).unwrap();
-        writeln!(
-            m,
-            "| k | real only | + classic | + Keel |\n| --- | --- | --- | --- |"
-        )
-        .unwrap();
-        for row in &g.rows {
-            let f = |v: &MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
-            writeln!(
-                m,
-                "| {} | {} | {} | {} |",
-                row.k.map_or("all".into(), |k| k.to_string()),
-                f(&row.real_only),
-                f(&row.classic),
-                f(&row.keel)
-            )
-            .unwrap();
-        }
-        m.push('\n');
+        gain_section(&mut m, g);
     }
     if let Some(w) = &r.training {
         writeln!(
@@ -319,4 +303,69 @@ pub fn markdown(r: &EvalJson) -> String {
     }
     m.push_str("## Plots\n\n![real and generated series per class and channel](samples.png)\n\n![power spectra](spectra.png)\n\n![PCA projection](pca.png)\n");
     m
+}
+
+/// The augmentation-gain tables: every arm, then the paired comparisons.
+fn gain_section(m: &mut String, g: &Gain) {
+    let judge = match g.judge {
+        Judge::Cnn => "reference CNN",
+        Judge::Minirocket => "MiniRocket + ridge judge",
+    };
+    writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {judge} trained on k real series per class; mean ± std over {} draws of the k (the same draws for every arm). Each classic augmentation adds {} series per class made from those k (jitter, scaling, magnitude warp, time warp: Um et al. 2017; window warp: Le Guennec et al. 2016); *best classic* is the one cross-validation chose on the k series alone (up to 5 folds, each holding out one series per class; jitter where a class has fewer than 2). Keel adds {} series per class from a GAN trained on those k only ({} steps; k = all uses the run's generator).\n", g.draws, g.added_per_class, g.added_per_class, g.gan_steps).unwrap();
+    let f = |v: &MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
+    let names: Vec<&str> = Classic::ALL.iter().map(|c| c.name()).collect();
+    writeln!(
+        m,
+        "| k | real only | {} | best classic | + Keel | + Keel + best classic |\n|{}",
+        names.join(" | "),
+        " --- |".repeat(names.len() + 5)
+    )
+    .unwrap();
+    for row in &g.rows {
+        let each: Vec<String> = row.classic.iter().map(|(_, v)| f(v)).collect();
+        writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} |",
+            k_name(row.k),
+            f(&row.real_only),
+            each.join(" | "),
+            f(&row.best_classic),
+            f(&row.keel),
+            f(&row.keel_and_classic)
+        )
+        .unwrap();
+    }
+    writeln!(m, "\nPaired over the draws: mean difference in accuracy points, Wilcoxon signed-rank two-sided p (exact), wins / ties / losses.\n\n| k | Keel − real only | Keel − best classic | Keel + classic − best classic | chosen by CV |\n| --- | --- | --- | --- | --- |").unwrap();
+    let p = |c: &Paired| {
+        format!(
+            "{:+.1} (p {:.3}; {}/{}/{})",
+            100.0 * c.mean_diff,
+            c.p_value,
+            c.wins,
+            c.ties,
+            c.losses
+        )
+    };
+    for row in &g.rows {
+        let chosen: Vec<&str> = row
+            .chosen
+            .iter()
+            .map(|c| c.map_or("—", Classic::name))
+            .collect();
+        writeln!(
+            m,
+            "| {} | {} | {} | {} | {} |",
+            k_name(row.k),
+            p(&row.keel_vs_real),
+            p(&row.keel_vs_classic),
+            p(&row.both_vs_classic),
+            chosen.join(", ")
+        )
+        .unwrap();
+    }
+    m.push('\n');
+}
+
+fn k_name(k: Option<usize>) -> String {
+    k.map_or("all".into(), |k| k.to_string())
 }

@@ -95,14 +95,17 @@ pub fn run(a: EvalArgs) -> Result<()> {
         s.discriminative.mean, s.discriminative.std, s.predictive.mean, s.predictive_real.mean
     );
     if let Some(g) = &r.gain {
-        println!("k      real    +classic  +keel");
+        println!("k      real    best classic  +keel   +keel+classic  keel−classic (p)");
         for row in &g.rows {
             println!(
-                "{:<5} {:>6.1}%  {:>6.1}%  {:>6.1}%",
+                "{:<5} {:>6.1}%  {:>6.1}%       {:>6.1}%  {:>6.1}%        {:+.1} ({:.3})",
                 row.k.map_or("all".into(), |k| k.to_string()),
                 100.0 * row.real_only.mean,
-                100.0 * row.classic.mean,
-                100.0 * row.keel.mean
+                100.0 * row.best_classic.mean,
+                100.0 * row.keel.mean,
+                100.0 * row.keel_and_classic.mean,
+                100.0 * row.keel_vs_classic.mean_diff,
+                row.keel_vs_classic.p_value
             );
         }
     }

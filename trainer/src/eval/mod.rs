@@ -5,6 +5,8 @@ pub mod plot;
 pub mod series_plot;
 
 pub use modes::{mode_metrics, ModeMetrics};
+pub mod classic;
 pub mod classifier;
 pub mod minirocket;
+pub mod paired;
 pub mod series;

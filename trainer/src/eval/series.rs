@@ -2,17 +2,18 @@
 //! discriminative and predictive scores, and the augmentation gain with k real samples per class.
 //! Everything here works on normalised series (the run's per-channel normaliser).
 
+use super::classic::{self, Classic};
 use super::classifier::{accuracy, predictor_mae, train_classifier, train_predictor, Fit};
 use super::minirocket;
+use super::paired::{paired, Paired};
 use crate::config::TrainConfig;
 use crate::data::{Normalizer, Split};
 use crate::model::Generator;
 use crate::sample::sample_classes;
-use crate::train::{warp_curve, TrainData, Trainer};
+use crate::train::{TrainData, Trainer};
 use burn::tensor::Device;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
+use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 
@@ -174,14 +175,31 @@ fn discriminative(real: &[f32], fake: &[f32], shape: [usize; 2], fit: Fit) -> f6
     (accuracy(&c, &vx, &vy, shape) - 0.5).abs()
 }
 
-/// Accuracy on the real test split with k real training series per class, per method.
+/// Accuracy on the real test split with k real training series per class, per arm, over the
+/// same draws of the k series.
 #[derive(Debug, Clone, Serialize)]
 pub struct GainRow {
     /// k per class; `None` is "all".
     pub k: Option<usize>,
+    /// 1: the k real series only.
     pub real_only: MeanStd,
-    pub classic: MeanStd,
+    /// 2: + each classic augmentation on its own.
+    pub classic: Vec<(Classic, MeanStd)>,
+    /// 2: the classic augmentation cross-validation chose on the k series, per draw (`None`: a
+    /// class has fewer than 2 series to cross-validate; jitter is used).
+    pub chosen: Vec<Option<Classic>>,
+    /// 2: + the chosen classic augmentation.
+    pub best_classic: MeanStd,
+    /// 3: + Keel samples from a GAN trained on the k series only.
     pub keel: MeanStd,
+    /// 4: + Keel samples and the chosen classic augmentation.
+    pub keel_and_classic: MeanStd,
+    /// Arm 3 against arms 1 and 2, arm 4 against arm 2 (paired over the draws).
+    pub keel_vs_real: Paired,
+    pub keel_vs_classic: Paired,
+    pub both_vs_classic: Paired,
+    /// Each draw's accuracy per arm: real, best classic, Keel, Keel + classic.
+    pub per_draw: [Vec<f64>; 4],
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,24 +244,49 @@ pub fn gain(
 ) -> anyhow::Result<Gain> {
     let shape = real.shape;
     let dim = shape[0] * shape[1];
+    let added = opts.added_per_class;
     let mut rows = Vec::new();
     for &k in &opts.ks {
-        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        // Per arm, per draw: real, each classic, best classic, Keel, Keel + classic.
+        let mut arm: Vec<Vec<f64>> = vec![Vec::new(); 4 + Classic::ALL.len()];
+        let mut chosen = Vec::new();
         for draw in 0..opts.draws {
             let seed = opts.fit.seed + 1000 * draw as u64 + k.unwrap_or(0) as u64;
             let (x, y) = pick(real.train, dim, real.classes, k, seed);
             let fit = Fit { seed, ..opts.fit };
-            let test = (&real.test.points[..], &real.test.labels[..]);
-            let acc = |x: &[f32], y: &[usize]| match opts.judge {
+            let judge = |train: (&[f32], &[usize]), held: (&[f32], &[usize])| match opts.judge {
                 Judge::Cnn => {
-                    let m = train_classifier(x, y, shape, real.classes, fit);
-                    accuracy(&m, test.0, test.1, shape)
+                    let m = train_classifier(train.0, train.1, shape, real.classes, fit);
+                    accuracy(&m, held.0, held.1, shape)
                 }
-                Judge::Minirocket => minirocket::accuracy((x, y), test, shape, real.classes, seed),
+                Judge::Minirocket => minirocket::accuracy(train, held, shape, real.classes, seed),
             };
-            a.push(acc(&x, &y));
-            let (ax, ay) = classic_augment(&x, &y, shape, opts.added_per_class, real.classes, seed);
-            b.push(acc(&[x.clone(), ax].concat(), &[y.clone(), ay].concat()));
+            let test = (&real.test.points[..], &real.test.labels[..]);
+            let with = |extra: &[(Vec<f32>, Vec<usize>)]| {
+                let mut tx = x.clone();
+                let mut ty = y.clone();
+                for (ex, ey) in extra {
+                    tx.extend_from_slice(ex);
+                    ty.extend_from_slice(ey);
+                }
+                judge((&tx, &ty), test)
+            };
+            arm[0].push(with(&[]));
+            let augmented =
+                |kind| classic::augment((&x, &y), shape, real.classes, added, kind, seed);
+            for (i, kind) in Classic::ALL.into_iter().enumerate() {
+                arm[4 + i].push(with(&[augmented(kind)]));
+            }
+            // The best classic augmentation, chosen on the k series alone.
+            let pick_cv =
+                classic::choose((&x, &y), shape, real.classes, added, seed, &mut |t, h| {
+                    judge(t, h)
+                });
+            chosen.push(pick_cv);
+            let best = pick_cv.unwrap_or(Classic::Jitter);
+            let best_i = Classic::ALL.iter().position(|&c| c == best).unwrap_or(0);
+            let best_acc = arm[4 + best_i][draw];
+            arm[1].push(best_acc);
             let trained;
             let g = match k {
                 None => full,
@@ -258,14 +301,31 @@ pub fn gain(
                     &trained
                 }
             };
-            let (sx, sy) = synthetic(g, opts.added_per_class, seed + 7);
-            c.push(acc(&[x, sx].concat(), &[y, sy].concat()));
+            let keel = synthetic(g, added, seed + 7);
+            arm[2].push(with(std::slice::from_ref(&keel)));
+            arm[3].push(with(&[keel, augmented(best)]));
         }
         rows.push(GainRow {
             k,
-            real_only: MeanStd::of(&a),
-            classic: MeanStd::of(&b),
-            keel: MeanStd::of(&c),
+            real_only: MeanStd::of(&arm[0]),
+            classic: Classic::ALL
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (c, MeanStd::of(&arm[4 + i])))
+                .collect(),
+            chosen,
+            best_classic: MeanStd::of(&arm[1]),
+            keel: MeanStd::of(&arm[2]),
+            keel_and_classic: MeanStd::of(&arm[3]),
+            keel_vs_real: paired(&arm[2], &arm[0]),
+            keel_vs_classic: paired(&arm[2], &arm[1]),
+            both_vs_classic: paired(&arm[3], &arm[1]),
+            per_draw: [
+                arm[0].clone(),
+                arm[1].clone(),
+                arm[2].clone(),
+                arm[3].clone(),
+            ],
         });
     }
     Ok(Gain {
@@ -326,73 +386,4 @@ fn train_gan(
         t.step();
     }
     Ok(t.sampling_generator())
-}
-
-/// The Um et al. (2017) baseline: per added series, one of jitter, scaling, magnitude warp or time
-/// warp applied to a random real series of the class.
-pub fn classic_augment(
-    x: &[f32],
-    y: &[usize],
-    shape: [usize; 2],
-    per_class: usize,
-    classes: usize,
-    seed: u64,
-) -> (Vec<f32>, Vec<usize>) {
-    let [c, t] = shape;
-    let dim = c * t;
-    let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0xa09);
-    let (mut ox, mut oy) = (Vec::new(), Vec::new());
-    for class in 0..classes {
-        let idx: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
-        for _ in 0..per_class {
-            let src = &x[idx[rng.random_range(0..idx.len())] * dim..][..dim];
-            let mut out = src.to_vec();
-            match rng.random_range(0..4) {
-                0 => out.iter_mut().for_each(|v| *v += 0.05 * normal(&mut rng)),
-                1 => {
-                    for ch in 0..c {
-                        let s = 1.0 + 0.1 * normal(&mut rng);
-                        out[ch * t..(ch + 1) * t].iter_mut().for_each(|v| *v *= s);
-                    }
-                }
-                2 => {
-                    for ch in 0..c {
-                        let w = warp_curve(&mut rng, t, 4, 0.2);
-                        out[ch * t..(ch + 1) * t]
-                            .iter_mut()
-                            .zip(w)
-                            .for_each(|(v, w)| *v *= w);
-                    }
-                }
-                _ => {
-                    // Time warp: resample along a smoothly distorted clock (cumulative warp curve).
-                    for ch in 0..c {
-                        let speed = warp_curve(&mut rng, t, 4, 0.2);
-                        let mut clock: Vec<f64> = Vec::with_capacity(t);
-                        let mut acc = 0.0;
-                        for s in &speed {
-                            clock.push(acc);
-                            acc += s.max(0.05) as f64;
-                        }
-                        let scale = (t - 1) as f64 / clock[t - 1].max(1e-9);
-                        let seg = &src[ch * t..(ch + 1) * t];
-                        for (i, v) in out[ch * t..(ch + 1) * t].iter_mut().enumerate() {
-                            let p = (clock[i] * scale).clamp(0.0, (t - 1) as f64);
-                            let j = (p.floor() as usize).min(t - 2);
-                            let u = (p - j as f64) as f32;
-                            *v = seg[j] * (1.0 - u) + seg[j + 1] * u;
-                        }
-                    }
-                }
-            }
-            ox.extend(out);
-            oy.push(class);
-        }
-    }
-    (ox, oy)
-}
-
-fn normal(rng: &mut Pcg64Mcg) -> f32 {
-    let v: f64 = StandardNormal.sample(rng);
-    v as f32
 }
