@@ -8,6 +8,9 @@ use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 
+/// Labelled series: values (`[n, channels · length]`) and one class per series.
+pub type Labelled<'a> = (&'a [f32], &'a [usize]);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Classic {
@@ -103,7 +106,7 @@ fn resample(seg: &[f32], speed: &[f32], out: &mut [f32]) {
 
 /// `per_class` augmented series per class, each `kind` applied to a random series of the class.
 pub fn augment(
-    (x, y): (&[f32], &[usize]),
+    (x, y): Labelled,
     shape: [usize; 2],
     classes: usize,
     per_class: usize,
@@ -131,12 +134,12 @@ pub fn augment(
 /// series (fold i holds out the i-th series of every class, up to 5 folds); `None` with fewer
 /// than 2 series in some class. It sees only `(x, y)`: never the test split.
 pub fn choose(
-    (x, y): (&[f32], &[usize]),
+    (x, y): Labelled,
     shape: [usize; 2],
     classes: usize,
     per_class: usize,
     seed: u64,
-    accuracy: &mut dyn FnMut((&[f32], &[usize]), (&[f32], &[usize])) -> f64,
+    accuracy: &mut dyn FnMut(Labelled, Labelled) -> f64,
 ) -> Option<Classic> {
     let dim = shape[0] * shape[1];
     // Position of each series within its class.
