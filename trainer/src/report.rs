@@ -89,6 +89,7 @@ pub fn evaluate(
     let real = RealData {
         shape: *shape,
         classes: meta.classes.len(),
+        names: &meta.classes,
         train: &train,
         test: &test_n,
     };

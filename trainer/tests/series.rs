@@ -493,4 +493,24 @@ fn the_gain_study_chooses_augmentations_without_the_test_split_and_repeats_itsel
     );
     let p = own["keel_vs_classic"]["p_value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p));
+    // Bad study options: a k some class cannot supply (6 per class here), nothing added.
+    let refused = |args: &[&str], needle: &str| {
+        let mut all = vec!["eval", run.to_str().unwrap(), "--repeats", "1"];
+        all.extend(args);
+        let o = keel(&all);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    };
+    refused(
+        &["--k", "7"],
+        "--k 7: class `slow` has only 6 training series",
+    );
+    refused(
+        &["--k", "2", "--added", "0"],
+        "--added and --draws of at least 1",
+    );
+    refused(
+        &["--k", "0"],
+        "--k `0`: expected a positive number or `all`",
+    );
 }

@@ -21,6 +21,8 @@ use serde::Serialize;
 pub struct RealData<'a> {
     pub shape: [usize; 2],
     pub classes: usize,
+    /// Class names, for messages.
+    pub names: &'a [String],
     pub train: &'a Split,
     pub test: &'a Split,
 }
@@ -245,6 +247,21 @@ pub fn gain(
     let shape = real.shape;
     let dim = shape[0] * shape[1];
     let added = opts.added_per_class;
+    if added == 0 || opts.draws == 0 {
+        anyhow::bail!("the gain study needs --added and --draws of at least 1");
+    }
+    // A k that some class cannot supply would silently draw fewer: refuse it, naming the class.
+    for k in opts.ks.iter().flatten() {
+        for class in 0..real.classes {
+            let n = real.train.labels.iter().filter(|&&l| l == class).count();
+            if n < *k {
+                let name = real.names.get(class).map_or("?", String::as_str);
+                anyhow::bail!(
+                    "--k {k}: class `{name}` has only {n} training series; use --k {n} or less, or `all`"
+                );
+            }
+        }
+    }
     let mut rows = Vec::new();
     for &k in &opts.ks {
         // Per arm, per draw: real, each classic, best classic, Keel, Keel + classic.
