@@ -118,6 +118,9 @@ pub fn evaluate(
     let out = run.join(EVAL_DIR);
     replace_dir(&out, |dir| {
         write_plots(dir, &inputs, opts.fit.seed)?;
+        if let Some(g) = &report.gain {
+            gain_plot(dir, &inputs.meta.dataset, g)?;
+        }
         write_atomic(
             &dir.join(EVAL_JSON),
             serde_json::to_string_pretty(&report)?.as_bytes(),
@@ -214,6 +217,31 @@ fn write_plots(dir: &Path, i: &Inputs, seed: u64) -> Result<()> {
         shape[0] * shape[1],
         &test.points,
         &many,
+    )
+}
+
+/// `gain.png`: accuracy against k for the real-only, best-classic, Keel and Keel + classic arms.
+fn gain_plot(dir: &Path, dataset: &str, g: &Gain) -> Result<()> {
+    let ks: Vec<String> = g.rows.iter().map(|r| k_name(r.k)).collect();
+    let arm = |f: fn(&crate::eval::series::GainRow) -> &MeanStd| -> Vec<(f64, f64)> {
+        g.rows
+            .iter()
+            .map(|r| (100.0 * f(r).mean, 100.0 * f(r).std))
+            .collect()
+    };
+    crate::eval::plot::bands(
+        &dir.join("gain.png"),
+        &format!(
+            "{dataset}: augmentation gain ({} draws, mean ± std)",
+            g.draws
+        ),
+        &ks,
+        &[
+            ("real only", arm(|r| &r.real_only)),
+            ("+ best classic (CV)", arm(|r| &r.best_classic)),
+            ("+ Keel", arm(|r| &r.keel)),
+            ("+ Keel + best classic", arm(|r| &r.keel_and_classic)),
+        ],
     )
 }
 
@@ -336,7 +364,7 @@ fn gain_section(m: &mut String, g: &Gain) {
         )
         .unwrap();
     }
-    writeln!(m, "\nPaired over the draws: mean difference in accuracy points, Wilcoxon signed-rank two-sided p (exact), wins / ties / losses.\n\n| k | Keel − real only | Keel − best classic | Keel + classic − best classic | chosen by CV |\n| --- | --- | --- | --- | --- |").unwrap();
+    writeln!(m, "\n![accuracy against k per arm](gain.png)\n\nPaired over the draws: mean difference in accuracy points, Wilcoxon signed-rank two-sided p (exact), wins / ties / losses.\n\n| k | Keel − real only | Keel − best classic | Keel + classic − best classic | chosen by CV |\n| --- | --- | --- | --- | --- |").unwrap();
     let p = |c: &Paired| {
         format!(
             "{:+.1} (p {:.3}; {}/{}/{})",

@@ -191,6 +191,75 @@ pub fn lines(
     Ok(())
 }
 
+/// Accuracy (%) per arm against k (a category axis: `ks` labels), the mean as a line with points
+/// and mean ± std as a band.
+pub fn bands(
+    path: &Path,
+    title: &str,
+    ks: &[String],
+    arms: &[(&str, Vec<(f64, f64)>)],
+) -> Result<()> {
+    register();
+    let values = arms
+        .iter()
+        .flat_map(|(_, v)| v.iter().flat_map(|(m, s)| [m - s, m + s]));
+    let (lo, hi) = values.fold((100f64, 0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let root = canvas(path, (900, 520))?;
+    let n = ks.len().max(1) as f64;
+    let mut chart = chart(
+        &root,
+        (title, 18),
+        50,
+        -0.3..(n - 0.7),
+        (lo - 2.0).max(0.0)..(hi + 2.0).min(100.5),
+    )?;
+    let labels = ks.to_vec();
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(242, 242, 242))
+        .x_desc("k real series per class")
+        .y_desc("test accuracy (%)")
+        .x_labels(ks.len())
+        .x_label_formatter(&move |x| {
+            let i = x.round();
+            match labels.get(i as usize) {
+                Some(l) if (x - i).abs() < 1e-6 && i >= 0.0 => l.clone(),
+                _ => String::new(),
+            }
+        })
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(err)?;
+    for (a, (name, v)) in arms.iter().enumerate() {
+        let color = Palette99::pick(a).to_rgba();
+        // A small offset per arm keeps the bands of one k apart.
+        let x = |i: usize| i as f64 + 0.04 * (a as f64 - arms.len() as f64 / 2.0);
+        let band: Vec<(f64, f64)> = v
+            .iter()
+            .enumerate()
+            .map(|(i, (m, s))| (x(i), m + s))
+            .chain(v.iter().enumerate().rev().map(|(i, (m, s))| (x(i), m - s)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                color.mix(0.12).filled(),
+            )))
+            .map_err(err)?;
+        let line: Vec<(f64, f64)> = v.iter().enumerate().map(|(i, (m, _))| (x(i), *m)).collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
+        chart
+            .draw_series(line.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(err)?;
+    }
+    finish_at(&root, &mut chart, 12)?;
+    Ok(())
+}
+
 /// Draws the legend (labels at `font` points) and writes the image.
 pub(crate) fn finish_at<'a, 'b: 'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
     root: &Canvas<'b>,
