@@ -475,7 +475,10 @@ fn the_gain_study_chooses_augmentations_without_the_test_split_and_repeats_itsel
         v["gain"]["rows"][0].clone()
     };
     let own = study(&[]);
-    assert!(run.join("eval/gain.png").is_file(), "the study plots accuracy against k");
+    assert!(
+        run.join("eval/gain.png").is_file(),
+        "the study plots accuracy against k"
+    );
     let chosen = &own["chosen"];
     assert_eq!(chosen.as_array().unwrap().len(), 3);
     assert!(
