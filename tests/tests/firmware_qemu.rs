@@ -133,12 +133,9 @@ fn streamed_samples_are_bit_identical_to_the_host() {
     );
 }
 
-/// A conditional generator (3 classes, BatchNorm, latent 4): the per-class bias rows on the device.
-#[test]
-#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
-fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, _, onnx) = common::exported_shape(3, dir.path());
+/// `common::SHAPES[i]` exported and quantized into `dir/g.kq8`; its path and `.kq8` version.
+fn quantized_shape(i: usize, dir: &Path) -> (PathBuf, u16) {
+    let (_, _, onnx) = common::exported_shape(i, dir);
     let model = keel_runtime::Generator::load(&onnx).unwrap();
     let opt = Options {
         calib: 200,
@@ -147,8 +144,18 @@ fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
         gptq: true,
     };
     let (bytes, _) = quantize_generator(&model, &opt).unwrap();
-    let kq8 = dir.path().join("cond.kq8");
+    let version = Model::parse(&bytes).unwrap().header.version;
+    let kq8 = dir.join("g.kq8");
     std::fs::write(&kq8, bytes).unwrap();
+    (kq8, version)
+}
+
+/// A conditional generator (3 classes, BatchNorm, latent 4): the per-class bias rows on the device.
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kq8, _) = quantized_shape(3, dir.path());
     stream_matches_host(&kq8, 7, 40);
 }
 
@@ -158,19 +165,8 @@ fn conditional_samples_are_bit_identical_to_the_host_for_every_class() {
 #[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
 fn conv_generator_samples_are_bit_identical_to_the_host_for_every_class() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, _, onnx) = common::exported_shape(common::CONV_SHAPE, dir.path());
-    let model = keel_runtime::Generator::load(&onnx).unwrap();
-    let opt = Options {
-        calib: 200,
-        eval: 50,
-        seed: 0,
-        gptq: true,
-    };
-    let (bytes, _) = quantize_generator(&model, &opt).unwrap();
-    let m = Model::parse(&bytes).unwrap();
-    assert_eq!(m.header.version, keel_firmware::kq8::VERSION);
-    let kq8 = dir.path().join("conv.kq8");
-    std::fs::write(&kq8, bytes).unwrap();
+    let (kq8, version) = quantized_shape(common::CONV_SHAPE, dir.path());
+    assert_eq!(version, keel_firmware::kq8::VERSION);
     stream_matches_host(&kq8, 5, 30);
 }
 
