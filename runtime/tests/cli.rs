@@ -497,3 +497,21 @@ fn decode_turns_a_captured_stream_into_csv_skipping_noise_and_damaged_frames() {
     assert_error(&keel_run(&args), "no sample frames");
     assert_files(dir.path(), &["samples.bin"]);
 }
+
+/// A reader that goes away (`keel-run info … | head`) ends keel-run quietly with status 141, as
+/// Unix tools end on SIGPIPE: no panic, no backtrace.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(BIN)
+        .args(["info", fixture().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run keel-run");
+    // Close the reading end before keel-run has loaded the model and printed anything.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(141), "{err}");
+}

@@ -10,6 +10,7 @@ mod cli;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    keel_contract::pipe::exit_quietly_on_broken_pipe();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         // Stopped on request with a checkpoint saved: not a failure, but not a finished run either.
