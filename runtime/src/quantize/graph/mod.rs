@@ -103,17 +103,6 @@ pub enum Layer {
     Map(Expr),
 }
 
-impl Layer {
-    /// Values this layer writes per sample.
-    pub fn width(&self, input: usize) -> usize {
-        match self {
-            Layer::Dense(d) => d.out_dim,
-            Layer::Conv(c) => c.out_width(),
-            Layer::Map(_) => input,
-        }
-    }
-}
-
 /// How the current activation is laid out: `channels × length` values, channel-major, to be
 /// upsampled ×`up` by whatever reads it next (a flat vector is `[width, 1]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
