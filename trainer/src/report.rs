@@ -4,12 +4,10 @@
 use crate::artifacts::{load_generator, GeneratorMeta, Summary};
 use crate::config::TrainConfig;
 use crate::data::{self, read_test_file, Dataset, Split};
-use crate::eval::classic::Classic;
 use crate::eval::classifier::Fit;
+use crate::eval::gain::{self, gain, k_name, Gain, GainOptions, Judge};
 use crate::eval::paired::Paired;
-use crate::eval::series::{
-    gain, scores, synthetic, Gain, GainOptions, Judge, MeanStd, RealData, Scores,
-};
+use crate::eval::series::{scores, synthetic, RealData, Scores};
 use crate::eval::series_plot::{projection, series_grid, spectra};
 use crate::model::Generator;
 use crate::rundir::EVAL_DIR;
@@ -66,7 +64,7 @@ struct Inputs {
 pub fn evaluate(
     run: &Path,
     opts: &EvalOptions,
-    mut progress: impl FnMut(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(PathBuf, EvalJson)> {
     let start = std::time::Instant::now();
     let inputs = read_inputs(run, opts)?;
@@ -96,7 +94,7 @@ pub fn evaluate(
     progress("scores: TSTR/TRTR, discriminative, predictive");
     let s = scores(g, &real, norm, opts.per_class, opts.repeats, opts.fit);
     let gain = match (&opts.gain, meta.classes.is_empty()) {
-        (Some(o), false) => Some(gain(cfg, &real, g, o, &mut progress)?),
+        (Some(o), false) => Some(gain(cfg, &real, g, o, progress)?),
         _ => None,
     };
     let report = EvalJson {
@@ -220,15 +218,33 @@ fn write_plots(dir: &Path, i: &Inputs, seed: u64) -> Result<()> {
     )
 }
 
-/// `gain.png`: accuracy against k for the real-only, best-classic, Keel and Keel + classic arms.
+/// `gain.png`: accuracy against k for the real-only, best-classic and GAN arms.
 fn gain_plot(dir: &Path, dataset: &str, g: &Gain) -> Result<()> {
     let ks: Vec<String> = g.rows.iter().map(|r| k_name(r.k)).collect();
-    let arm = |f: fn(&crate::eval::series::GainRow) -> &MeanStd| -> Vec<(f64, f64)> {
-        g.rows
-            .iter()
-            .map(|r| (100.0 * f(r).mean, 100.0 * f(r).std))
-            .collect()
-    };
+    let shown = [
+        (gain::REAL, "real only"),
+        (gain::BEST_CLASSIC, "+ best classic (CV)"),
+        (gain::KEEL, "+ Keel"),
+        (gain::KEEL_CONFIDENT, "+ Keel, confident"),
+        (gain::SEMI, "+ Keel, semi-supervised"),
+    ];
+    // An arm missing at some k (semi-supervised at k = all) is drawn where it exists.
+    let bands: Vec<(&str, Vec<crate::eval::plot::Band>)> = shown
+        .iter()
+        .map(|&(name, label)| {
+            let v = g
+                .rows
+                .iter()
+                .map(|r| {
+                    r.arms
+                        .iter()
+                        .find(|a| a.name == name)
+                        .map(|a| (100.0 * a.accuracy.mean, 100.0 * a.accuracy.std))
+                })
+                .collect();
+            (label, v)
+        })
+        .collect();
     crate::eval::plot::bands(
         &dir.join("gain.png"),
         &format!(
@@ -236,12 +252,7 @@ fn gain_plot(dir: &Path, dataset: &str, g: &Gain) -> Result<()> {
             g.draws
         ),
         &ks,
-        &[
-            ("real only", arm(|r| &r.real_only)),
-            ("+ best classic (CV)", arm(|r| &r.best_classic)),
-            ("+ Keel", arm(|r| &r.keel)),
-            ("+ Keel + best classic", arm(|r| &r.keel_and_classic)),
-        ],
+        &bands,
     )
 }
 
@@ -338,33 +349,43 @@ pub fn markdown(r: &EvalJson) -> String {
 fn gain_section(m: &mut String, g: &Gain) {
     let judge = match g.judge {
         Judge::Cnn => "reference CNN",
-        Judge::Minirocket => "MiniRocket + ridge judge",
+        Judge::Minirocket => "MiniRocket + ridge judge (its transform fitted on the k real series)",
     };
-    writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {judge} trained on k real series per class; mean ± std over {} draws of the k (the same draws for every arm). Each classic augmentation adds {} series per class made from those k (jitter, scaling, magnitude warp, time warp: Um et al. 2017; window warp: Le Guennec et al. 2016); *best classic* is the one cross-validation chose on the k series alone (up to 5 folds, each holding out one series per class; jitter where a class has fewer than 2). Keel adds {} series per class from a GAN trained on those k only ({} steps; k = all uses the run's generator).\n", g.draws, g.added_per_class, g.added_per_class, g.gan_steps).unwrap();
-    let f = |v: &MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
-    let names: Vec<&str> = Classic::ALL.iter().map(|c| c.name()).collect();
+    let counts: Vec<String> = g.counts.iter().map(|c| c.to_string()).collect();
+    writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {judge} trained on k real series per class and what each arm adds; mean ± std over {} draws of the k (the same draws for every arm).\n\n- *jitter … window warp*: {} copies per class of the k (Um et al. 2017; Le Guennec et al. 2016).\n- *best-classic*: the augmentation and count ({} per class) that cross-validation chose on the k series alone (up to 5 folds, each holding out one series per class and its copies; MiniRocket + ridge decides, whatever the judge; jitter × {} where a class has fewer than 2).\n- *keel*: {} samples per class of a GAN trained on the k only ({} steps; k = all: the run's generator). *keel-confident*: of {} samples per class, the first {} that MiniRocket + ridge trained on the k assigns to their class. *keel+best-classic*: both.\n- *keel-semi*: {} samples per class of a GAN trained on the k plus the rest of the training split pseudo-labelled by MiniRocket + ridge trained on the k (per predicted class, the more confident half by score margin). *self-training*: those pseudo-labelled series added without a GAN.\n", g.draws, g.added_per_class, counts.join(", "), g.added_per_class, g.added_per_class, g.gan_steps, gain::CANDIDATES * g.added_per_class, g.added_per_class, g.added_per_class).unwrap();
+    let f = |v: &crate::eval::series::MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
+    let ks: Vec<String> = g
+        .rows
+        .iter()
+        .map(|r| format!("k = {}", k_name(r.k)))
+        .collect();
+    let names: Vec<&str> = g.rows[0].arms.iter().map(|a| a.name).collect();
+    let cell = |name: &str, show: &dyn Fn(&gain::Arm) -> String| -> Vec<String> {
+        g.rows
+            .iter()
+            .map(|r| {
+                r.arms
+                    .iter()
+                    .find(|a| a.name == name)
+                    .map_or("—".into(), show)
+            })
+            .collect()
+    };
     writeln!(
         m,
-        "| k | real only | {} | best classic | + Keel | + Keel + best classic |\n|{}",
-        names.join(" | "),
-        " --- |".repeat(names.len() + 5)
+        "| arm | {} |\n|{}",
+        ks.join(" | "),
+        " --- |".repeat(ks.len() + 1)
     )
     .unwrap();
-    for row in &g.rows {
-        let each: Vec<String> = row.classic.iter().map(|(_, v)| f(v)).collect();
+    for name in &names {
         writeln!(
             m,
-            "| {} | {} | {} | {} | {} | {} |",
-            k_name(row.k),
-            f(&row.real_only),
-            each.join(" | "),
-            f(&row.best_classic),
-            f(&row.keel),
-            f(&row.keel_and_classic)
+            "| {name} | {} |",
+            cell(name, &|a| f(&a.accuracy)).join(" | ")
         )
         .unwrap();
     }
-    writeln!(m, "\n![accuracy against k per arm](gain.png)\n\nPaired over the draws: mean difference in accuracy points, Wilcoxon signed-rank two-sided p (exact), wins / ties / losses.\n\n| k | Keel − real only | Keel − best classic | Keel + classic − best classic | chosen by CV |\n| --- | --- | --- | --- | --- |").unwrap();
     let p = |c: &Paired| {
         format!(
             "{:+.1} (p {:.3}; {}/{}/{})",
@@ -375,26 +396,56 @@ fn gain_section(m: &mut String, g: &Gain) {
             c.losses
         )
     };
-    for row in &g.rows {
-        let chosen: Vec<&str> = row
-            .chosen
-            .iter()
-            .map(|c| c.map_or("—", Classic::name))
-            .collect();
+    writeln!(m, "\n![accuracy against k per arm](gain.png)\n\nPaired over the draws against the best classic augmentation (and, below, against the real series only): mean difference in accuracy points, Wilcoxon signed-rank two-sided p (exact), wins / ties / losses.\n\n| arm − best-classic | {} |\n|{}", ks.join(" | "), " --- |".repeat(ks.len() + 1)).unwrap();
+    for name in names.iter().filter(|n| **n != gain::BEST_CLASSIC) {
         writeln!(
             m,
-            "| {} | {} | {} | {} | {} |",
+            "| {name} | {} |",
+            cell(name, &|a| p(&a.vs_best_classic)).join(" | ")
+        )
+        .unwrap();
+    }
+    writeln!(
+        m,
+        "\n| arm − real only | {} |\n|{}",
+        ks.join(" | "),
+        " --- |".repeat(ks.len() + 1)
+    )
+    .unwrap();
+    for name in names.iter().filter(|n| **n != gain::REAL) {
+        writeln!(
+            m,
+            "| {name} | {} |",
+            cell(name, &|a| p(&a.vs_real)).join(" | ")
+        )
+        .unwrap();
+    }
+    writeln!(m, "\n| k | chosen by CV (augmentation × count) | pseudo-labels kept (right) of unlabelled | GAN samples assigned to their class |\n| --- | --- | --- | --- |").unwrap();
+    for row in &g.rows {
+        let chosen: Vec<String> = row
+            .chosen
+            .iter()
+            .map(|c| c.map_or("—".into(), |c| format!("{} × {}", c.kind.name(), c.count)))
+            .collect();
+        let pseudo: Vec<String> = row
+            .pseudo
+            .iter()
+            .map(|p| format!("{} ({}) of {}", p.kept, p.right, p.unlabelled))
+            .collect();
+        let share = crate::eval::series::MeanStd::of(&row.confident_share);
+        writeln!(
+            m,
+            "| {} | {} | {} | {} |",
             k_name(row.k),
-            p(&row.keel_vs_real),
-            p(&row.keel_vs_classic),
-            p(&row.both_vs_classic),
-            chosen.join(", ")
+            chosen.join(", "),
+            if pseudo.is_empty() {
+                "—".into()
+            } else {
+                pseudo.join(", ")
+            },
+            f(&share)
         )
         .unwrap();
     }
     m.push('\n');
-}
-
-fn k_name(k: Option<usize>) -> String {
-    k.map_or("all".into(), |k| k.to_string())
 }

@@ -72,6 +72,8 @@ fn csv_and_ts_read_the_same_series_and_basicmotions_is_built_in() {
         (b.classes.clone(), b.labels.clone())
     );
     assert_eq!(a.points, b.points);
+    // Class labels that are words, named in the file's @classLabel order.
+    assert_eq!(b.classes, ["slow", "mid", "fast"]);
     let (ta, tb) = (a.test.unwrap(), b.test.unwrap());
     assert_eq!((ta.points, ta.labels), (tb.points, tb.labels));
     assert_eq!(a.points.len() / a.dim, 12);
@@ -482,20 +484,58 @@ fn the_gain_study_chooses_augmentations_without_the_test_split_and_repeats_itsel
     let chosen = &own["chosen"];
     assert_eq!(chosen.as_array().unwrap().len(), 3);
     assert!(
-        chosen.as_array().unwrap().iter().all(|c| c.is_string()),
+        chosen
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["kind"].is_string() && c["count"].as_u64().is_some_and(|n| n >= 1)),
         "{chosen}"
     );
+    let arm = |row: &serde_json::Value, name: &str| -> serde_json::Value {
+        row["arms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("no arm {name} in {row}"))
+            .clone()
+    };
+    // Every arm of the issue is there, measured on every draw.
+    for name in [
+        "real",
+        "jitter",
+        "scaling",
+        "magnitude-warp",
+        "time-warp",
+        "window-warp",
+        "best-classic",
+        "keel",
+        "keel-confident",
+        "keel+best-classic",
+        "keel-semi",
+        "self-training",
+    ] {
+        assert_eq!(arm(&own, name)["per_draw"].as_array().unwrap().len(), 3);
+    }
+    // 3 of 6 per class are labelled: the other 9 series are pseudo-labelled, half kept.
+    let pseudo = own["pseudo"].as_array().unwrap();
+    assert_eq!(pseudo.len(), 3);
+    assert!(pseudo.iter().all(|p| p["unlabelled"] == 9), "{pseudo:?}");
     assert_eq!(study(&[]), own, "the same seed gives the same study");
     let elsewhere = study(&["--test", other.to_str().unwrap()]);
-    assert_eq!(
-        elsewhere["chosen"], *chosen,
-        "the choice must not depend on the test split"
-    );
+    for what in ["chosen", "pseudo", "confident_share"] {
+        assert_eq!(
+            elsewhere[what], own[what],
+            "the {what} must not depend on the test split"
+        );
+    }
     assert_ne!(
-        elsewhere["per_draw"], own["per_draw"],
+        elsewhere["arms"], own["arms"],
         "another test split scores differently"
     );
-    let p = own["keel_vs_classic"]["p_value"].as_f64().unwrap();
+    let p = arm(&own, "keel")["vs_best_classic"]["p_value"]
+        .as_f64()
+        .unwrap();
     assert!((0.0..=1.0).contains(&p));
     // Bad study options: a k some class cannot supply (6 per class here), nothing added.
     let refused = |args: &[&str], needle: &str| {
@@ -517,4 +557,5 @@ fn the_gain_study_chooses_augmentations_without_the_test_split_and_repeats_itsel
         &["--k", "0"],
         "--k `0`: expected a positive number or `all`",
     );
+    refused(&["--k", "2", "--jobs", "0"], "--jobs must be at least 1");
 }

@@ -1,6 +1,6 @@
 use anyhow::{bail, Result};
 use keel_trainer::eval::classifier::Fit;
-use keel_trainer::eval::series::{GainOptions, Judge};
+use keel_trainer::eval::gain::{self, GainOptions, Judge};
 use keel_trainer::report::{evaluate, EvalOptions};
 use std::path::PathBuf;
 
@@ -24,10 +24,10 @@ pub struct EvalArgs {
     #[arg(long)]
     no_gain: bool,
     /// k real series per class in the gain study (`all` for every one).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,5,all")]
+    #[arg(long, value_delimiter = ',', default_value = "2,5,all")]
     k: Vec<String>,
     /// Draws of the k series per class.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     draws: usize,
     /// Series added per class (GAN samples, or classic augmentations).
     #[arg(long, default_value_t = 50)]
@@ -36,12 +36,15 @@ pub struct EvalArgs {
     /// stronger few-shot classifier).
     #[arg(long, value_enum, default_value = "cnn")]
     judge: Judge,
-    /// Generator steps of each GAN of the gain study [default: the run's].
-    #[arg(long)]
-    gan_steps: Option<usize>,
+    /// Generator steps of each GAN of the gain study (a short schedule: each draw trains two).
+    #[arg(long, default_value_t = 2000)]
+    gan_steps: usize,
     /// Training steps of every reference classifier.
     #[arg(long, default_value_t = Fit::default().steps)]
     classifier_steps: usize,
+    /// Draws of the gain study run at once, each on one thread [default: the machine's cores].
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Seed of the evaluation's own draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -58,10 +61,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 },
             })
             .collect::<Result<Vec<_>>>()?;
-    if a.draws == 0 || a.repeats == 0 || a.per_class == 0 {
-        bail!("--draws, --repeats and --per-class must be at least 1");
+    if a.draws == 0 || a.repeats == 0 || a.per_class == 0 || a.jobs == Some(0) {
+        bail!("--draws, --repeats, --per-class and --jobs must be at least 1");
     }
-    let run_cfg = keel_trainer::artifacts::load_generator(&a.run, &burn::tensor::Device::flex())?.0;
     let fit = Fit {
         steps: a.classifier_steps,
         seed: a.seed,
@@ -77,12 +79,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
             judge: a.judge,
             draws: a.draws,
             added_per_class: a.added,
-            gan_steps: a.gan_steps.unwrap_or(run_cfg.train.steps),
+            gan_steps: a.gan_steps,
             fit,
+            jobs: a
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         }),
         fit,
     };
-    let (dir, r) = evaluate(&a.run, &opts, |m| eprintln!("{m}"))?;
+    let (dir, r) = evaluate(&a.run, &opts, &|m| eprintln!("{m}"))?;
     let s = &r.scores;
     if let (Some(t), Some(b)) = (s.tstr, s.trtr) {
         println!("TSTR {:.3}  TRTR {:.3}  ratio {:.3}", t, b, t / b.max(1e-9));
@@ -95,18 +100,25 @@ pub fn run(a: EvalArgs) -> Result<()> {
         s.discriminative.mean, s.discriminative.std, s.predictive.mean, s.predictive_real.mean
     );
     if let Some(g) = &r.gain {
-        println!("k      real    best classic  +keel   +keel+classic  keel−classic (p)");
+        let shown = [
+            gain::REAL,
+            gain::BEST_CLASSIC,
+            gain::KEEL,
+            gain::KEEL_CONFIDENT,
+            gain::SEMI,
+            gain::SELF_TRAINING,
+        ];
+        println!("k     {}", shown.map(|n| format!("{n:>18}")).join(""));
         for row in &g.rows {
-            println!(
-                "{:<5} {:>6.1}%  {:>6.1}%       {:>6.1}%  {:>6.1}%        {:+.1} ({:.3})",
-                row.k.map_or("all".into(), |k| k.to_string()),
-                100.0 * row.real_only.mean,
-                100.0 * row.best_classic.mean,
-                100.0 * row.keel.mean,
-                100.0 * row.keel_and_classic.mean,
-                100.0 * row.keel_vs_classic.mean_diff,
-                row.keel_vs_classic.p_value
-            );
+            let cells = shown.map(|n| {
+                row.arms
+                    .iter()
+                    .find(|a| a.name == n)
+                    .map_or(format!("{:>18}", "—"), |a| {
+                        format!("{:>17.1}%", 100.0 * a.accuracy.mean)
+                    })
+            });
+            println!("{:<5} {}", gain::k_name(row.k), cells.join(""));
         }
     }
     println!(

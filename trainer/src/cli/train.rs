@@ -215,7 +215,7 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
             gain: None,
             fit: Fit::default(),
         };
-        match evaluate(&dir, &opts, |_| {}) {
+        match evaluate(&dir, &opts, &|_| {}) {
             Ok((eval_dir, r)) => {
                 if let (Some(t), Some(b)) = (r.scores.tstr, r.scores.trtr) {
                     println!(

@@ -1,6 +1,5 @@
 //! The classic augmentations the study measures Keel against, each on its own (Um et al. 2017:
-//! jitter, scaling, magnitude warp, time warp; Le Guennec et al. 2016: window warp), and the
-//! choice of the best one by cross-validation on the k labelled series alone.
+//! jitter, scaling, magnitude warp, time warp; Le Guennec et al. 2016: window warp).
 
 use crate::train::warp_curve;
 use rand::{RngExt, SeedableRng};
@@ -34,6 +33,17 @@ impl Classic {
         Classic::TimeWarp,
         Classic::WindowWarp,
     ];
+
+    /// The name in eval.json and on the command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Classic::Jitter => "jitter",
+            Classic::Scaling => "scaling",
+            Classic::MagnitudeWarp => "magnitude-warp",
+            Classic::TimeWarp => "time-warp",
+            Classic::WindowWarp => "window-warp",
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -104,7 +114,9 @@ fn resample(seg: &[f32], speed: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `per_class` augmented series per class, each `kind` applied to a random series of the class.
+/// `per_class` augmented series per class, each `kind` applied to a random series of the class;
+/// with each copy's source (its row in `x`), so that cross-validation can leave out the copies of
+/// a held-out series.
 pub fn augment(
     (x, y): Labelled,
     shape: [usize; 2],
@@ -112,80 +124,32 @@ pub fn augment(
     per_class: usize,
     kind: Classic,
     seed: u64,
-) -> (Vec<f32>, Vec<usize>) {
+) -> Augmented {
     let dim = shape[0] * shape[1];
     let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0xa09);
-    let (mut ox, mut oy) = (Vec::new(), Vec::new());
+    let mut out = Augmented::default();
     for class in 0..classes {
         let idx: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
         if idx.is_empty() {
             continue;
         }
         for _ in 0..per_class {
-            let src = &x[idx[rng.random_range(0..idx.len())] * dim..][..dim];
-            ox.extend(kind.apply(src, shape, &mut rng));
-            oy.push(class);
+            let src = idx[rng.random_range(0..idx.len())];
+            out.x
+                .extend(kind.apply(&x[src * dim..][..dim], shape, &mut rng));
+            out.y.push(class);
+            out.source.push(src);
         }
     }
-    (ox, oy)
+    out
 }
 
-/// The augmentation whose `accuracy(train, held_out)` is best over folds of the k labelled
-/// series (fold i holds out the i-th series of every class, up to 5 folds); `None` with fewer
-/// than 2 series in some class. It sees only `(x, y)`: never the test split.
-pub fn choose(
-    (x, y): Labelled,
-    shape: [usize; 2],
-    classes: usize,
-    per_class: usize,
-    seed: u64,
-    accuracy: &mut dyn FnMut(Labelled, Labelled) -> f64,
-) -> Option<Classic> {
-    let dim = shape[0] * shape[1];
-    // Position of each series within its class.
-    let mut seen = vec![0usize; classes];
-    let rank: Vec<usize> = y
-        .iter()
-        .map(|&c| {
-            seen[c] += 1;
-            seen[c] - 1
-        })
-        .collect();
-    let folds = seen.iter().copied().min().unwrap_or(0).min(5);
-    if folds < 2 {
-        return None;
-    }
-    let mut best = (f64::NEG_INFINITY, Classic::Jitter);
-    for kind in Classic::ALL {
-        let mut total = 0.0;
-        for fold in 0..folds {
-            let (mut tx, mut ty, mut hx, mut hy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (i, &c) in y.iter().enumerate() {
-                let row = &x[i * dim..(i + 1) * dim];
-                if rank[i] % folds == fold {
-                    hx.extend_from_slice(row);
-                    hy.push(c);
-                } else {
-                    tx.extend_from_slice(row);
-                    ty.push(c);
-                }
-            }
-            let (ax, ay) = augment(
-                (&tx, &ty),
-                shape,
-                classes,
-                per_class,
-                kind,
-                seed + fold as u64,
-            );
-            let train = ([tx, ax].concat(), [ty, ay].concat());
-            total += accuracy((&train.0, &train.1), (&hx, &hy));
-        }
-        if total > best.0 {
-            best = (total, kind);
-        }
-    }
-    Some(best.1)
+/// Augmented copies, class by class: values, classes and the row each was made from.
+#[derive(Debug, Default)]
+pub struct Augmented {
+    pub x: Vec<f32>,
+    pub y: Vec<usize>,
+    pub source: Vec<usize>,
 }
 
 fn normal(rng: &mut Pcg64Mcg) -> f32 {

@@ -175,26 +175,45 @@ pub fn train_classifier(
 
 /// Fraction of rows whose arg-max class is the label.
 pub fn accuracy(model: &Cnn, x: &[f32], y: &[usize], shape: [usize; 2]) -> f64 {
+    let right = class_scores(model, x, shape)
+        .iter()
+        .zip(y)
+        .filter(|(s, l)| argmax(s) == **l)
+        .count();
+    right as f64 / y.len().max(1) as f64
+}
+
+/// The class logits of each row of `x`.
+pub fn class_scores(model: &Cnn, x: &[f32], shape: [usize; 2]) -> Vec<Vec<f64>> {
     let device = Device::flex();
     let rows: Vec<&[f32]> = x.chunks_exact(shape[0] * shape[1]).collect();
     let all: Vec<usize> = (0..shape[0]).collect();
-    let mut right = 0;
-    for (chunk, labels) in rows.chunks(512).zip(y.chunks(512)) {
-        let pred = model
-            .logits(tensor(chunk, shape, &all, 0..shape[1], &device))
-            .argmax(1);
-        let pred: Vec<i64> = pred
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(512) {
+        let logits = model.logits(tensor(chunk, shape, &all, 0..shape[1], &device));
+        let classes = logits.dims()[1];
+        let v = logits
             .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .expect("ints");
-        right += pred
-            .iter()
-            .zip(labels)
-            .filter(|(p, l)| **p as usize == **l)
-            .count();
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
+        out.extend(
+            v.chunks_exact(classes)
+                .map(|r| r.iter().map(|&s| s as f64).collect()),
+        );
     }
-    right as f64 / y.len().max(1) as f64
+    out
+}
+
+/// The first index of the largest score (0 for none).
+pub fn argmax(scores: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if *s > scores[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// The channels that predict and the channel predicted (TimeGAN: the last feature from the others;

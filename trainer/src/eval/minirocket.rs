@@ -8,6 +8,7 @@
 //! convolution on one random training series. A feature is the proportion of positive values
 //! (PPV) of the convolution minus one bias. Padding alternates between combinations, as in the paper.
 
+use super::classifier::argmax;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -199,9 +200,9 @@ fn quantile(v: &[f32], q: f64) -> f32 {
 pub struct Ridge {
     mean: Vec<f64>,
     scale: Vec<f64>,
-    /// Training rows (standardised), dual coefficients `[n, classes]` and the target means.
-    rows: Vec<Vec<f64>>,
-    coef: Vec<Vec<f64>>,
+    /// Training rows (standardised, `[n, f]`), dual coefficients `[n, classes]` and the target means.
+    rows: Vec<f64>,
+    coef: Vec<f64>,
     offset: Vec<f64>,
     pub alpha: f64,
 }
@@ -223,48 +224,34 @@ impl Ridge {
                 }
             })
             .collect();
-        let standard = |r: &[f32]| -> Vec<f64> {
-            r.iter()
-                .zip(mean.iter().zip(&scale))
-                .map(|(&v, (m, s))| (v as f64 - m) * s)
-                .collect()
-        };
-        let rows: Vec<Vec<f64>> = features.chunks_exact(f).map(standard).collect();
+        let rows = standardise(features, &mean, &scale);
         // Targets ±1 per class, centred (the intercept).
-        let mut y: Vec<Vec<f64>> = labels
+        let mut y: Vec<f64> = labels
             .iter()
-            .map(|&l| {
-                (0..classes)
-                    .map(|c| if c == l { 1.0 } else { -1.0 })
-                    .collect()
-            })
+            .flat_map(|&l| (0..classes).map(move |c| if c == l { 1.0 } else { -1.0 }))
             .collect();
         let offset: Vec<f64> = (0..classes)
-            .map(|c| y.iter().map(|r| r[c]).sum::<f64>() / n as f64)
+            .map(|c| y.iter().skip(c).step_by(classes).sum::<f64>() / n as f64)
             .collect();
         y.iter_mut()
-            .for_each(|r| r.iter_mut().zip(&offset).for_each(|(v, o)| *v -= o));
-        let gram: Vec<Vec<f64>> = rows
-            .iter()
-            .map(|a| rows.iter().map(|b| dot(a, b)).collect())
-            .collect();
+            .enumerate()
+            .for_each(|(i, v)| *v -= offset[i % classes]);
+        let gram = times_transposed(&rows, &rows, f);
         let mut best = (f64::INFINITY, 1.0, Vec::new());
         for i in 0..10 {
             let alpha = 10f64.powf(-3.0 + 6.0 * i as f64 / 9.0);
-            let Some(inv) = inverse_spd(&gram, alpha) else {
-                continue;
-            };
             // Dual coefficients A = (K + αI)⁻¹ Y; the leave-one-out residual of row i is
             // A_i / (K + αI)⁻¹_ii.
-            let coef: Vec<Vec<f64>> = (0..n)
-                .map(|r| {
-                    (0..classes)
-                        .map(|c| (0..n).map(|k| inv[r][k] * y[k][c]).sum())
-                        .collect()
-                })
-                .collect();
+            let Some((coef, diag)) = solve_spd(&gram, n, alpha, &y, classes) else {
+                continue;
+            };
             let loo: f64 = (0..n)
-                .map(|r| coef[r].iter().map(|a| (a / inv[r][r]).powi(2)).sum::<f64>())
+                .map(|r| {
+                    coef[r * classes..(r + 1) * classes]
+                        .iter()
+                        .map(|a| (a / diag[r]).powi(2))
+                        .sum::<f64>()
+                })
                 .sum();
             if loo < best.0 {
                 best = (loo, alpha, coef);
@@ -283,42 +270,101 @@ impl Ridge {
 
     /// The class of each row of `features`.
     pub fn predict(&self, features: &[f32]) -> Vec<usize> {
+        self.scores(features).iter().map(|s| argmax(s)).collect()
+    }
+
+    /// The decision score of every class for each row of `features`.
+    pub fn scores(&self, features: &[f32]) -> Vec<Vec<f64>> {
         let f = self.mean.len();
-        features
-            .chunks_exact(f)
-            .map(|r| {
-                let x: Vec<f64> = r
-                    .iter()
-                    .zip(self.mean.iter().zip(&self.scale))
-                    .map(|(&v, (m, s))| (v as f64 - m) * s)
-                    .collect();
-                let k: Vec<f64> = self.rows.iter().map(|row| dot(row, &x)).collect();
-                let score = |c: usize| {
-                    self.offset[c] + k.iter().zip(&self.coef).map(|(a, b)| a * b[c]).sum::<f64>()
-                };
-                (0..self.offset.len())
-                    .max_by(|&a, &b| score(a).total_cmp(&score(b)))
-                    .unwrap_or(0)
+        let classes = self.offset.len();
+        let x = standardise(features, &self.mean, &self.scale);
+        // Kernel against every training row, [m, n].
+        let k = times_transposed(&x, &self.rows, f);
+        let n = self.rows.len() / f.max(1);
+        k.chunks_exact(n.max(1))
+            .take(x.len() / f.max(1))
+            .map(|kr| {
+                (0..classes)
+                    .map(|c| {
+                        self.offset[c]
+                            + kr.iter()
+                                .enumerate()
+                                .map(|(i, a)| a * self.coef[i * classes + c])
+                                .sum::<f64>()
+                    })
+                    .collect()
             })
             .collect()
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// `(v − mean) · scale` per column, row-major f64.
+fn standardise(features: &[f32], mean: &[f64], scale: &[f64]) -> Vec<f64> {
+    let f = mean.len().max(1);
+    features
+        .chunks_exact(f)
+        .flat_map(|r| {
+            r.iter()
+                .zip(mean.iter().zip(scale))
+                .map(|(&v, (m, s))| (v as f64 - m) * s)
+        })
+        .collect()
 }
 
-/// (K + αI)⁻¹ of a symmetric positive semi-definite K, by Cholesky; `None` if it is not positive
-/// definite. Written here rather than taken from nalgebra: the matrices are at most a few hundred
-/// rows, and nalgebra's numeric dependencies would change features that burn's build shares.
-fn inverse_spd(k: &[Vec<f64>], alpha: f64) -> Option<Vec<Vec<f64>>> {
-    let n = k.len();
+/// A · Bᵀ for row-major `a` `[m, f]` and `b` `[n, f]`: row-major `[m, n]`.
+fn times_transposed(a: &[f64], b: &[f64], f: usize) -> Vec<f64> {
+    let (m, n) = (a.len() / f.max(1), b.len() / f.max(1));
+    let mut out = vec![0f64; m * n];
+    if m == 0 || n == 0 || f == 0 {
+        return out;
+    }
+    assert!(a.len() == m * f && b.len() == n * f, "whole rows");
+    // SAFETY: dst is m × n (row stride n), lhs is a: m × f (row stride f), rhs is bᵀ: f × n read
+    // from b (element (p, j) at j·f + p); the lengths are checked above and every stride is
+    // within them.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            f,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            f as isize,
+            b.as_ptr(),
+            f as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    out
+}
+
+/// For a symmetric positive semi-definite `k` (`n × n`): `(K + αI)⁻¹ Y` (`y` is `[n, classes]`)
+/// and the diagonal of `(K + αI)⁻¹`, by Cholesky; `None` if it is not positive definite. Written
+/// here rather than taken from nalgebra: the matrices are at most a few hundred rows, and
+/// nalgebra's numeric dependencies would change features that burn's build shares.
+fn solve_spd(
+    k: &[f64],
+    n: usize,
+    alpha: f64,
+    y: &[f64],
+    classes: usize,
+) -> Option<(Vec<f64>, Vec<f64>)> {
     // L (lower, row-major n × n) with L Lᵀ = K + αI.
     let mut l = vec![0f64; n * n];
     for i in 0..n {
         for j in 0..=i {
             let diag = if i == j { alpha } else { 0.0 };
-            let s = k[i][j] + diag - (0..j).map(|p| l[i * n + p] * l[j * n + p]).sum::<f64>();
+            let s = k[i * n + j] + diag - dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
             if i == j {
                 if s <= 0.0 {
                     return None;
@@ -329,21 +375,42 @@ fn inverse_spd(k: &[Vec<f64>], alpha: f64) -> Option<Vec<Vec<f64>>> {
             }
         }
     }
-    // M = L⁻¹ (lower) by forward substitution, column by column; then (K + αI)⁻¹ = Mᵀ M.
+    // M = L⁻¹ (lower), row by row: (K + αI)⁻¹ = Mᵀ M, so its diagonal is the column sums of M².
     let mut m = vec![0f64; n * n];
-    for c in 0..n {
-        for i in c..n {
+    for i in 0..n {
+        m[i * n + i] = 1.0 / l[i * n + i];
+        for c in 0..i {
             let s: f64 = (c..i).map(|p| l[i * n + p] * m[p * n + c]).sum();
-            let unit = if i == c { 1.0 } else { 0.0 };
-            m[i * n + c] = (unit - s) / l[i * n + i];
+            m[i * n + c] = -s / l[i * n + i];
         }
     }
-    let entry = |i: usize, j: usize| (i.max(j)..n).map(|p| m[p * n + i] * m[p * n + j]).sum();
-    Some(
-        (0..n)
-            .map(|i| (0..n).map(|j| entry(i, j)).collect())
-            .collect(),
-    )
+    let diag = (0..n)
+        .map(|i| (i..n).map(|p| m[p * n + i] * m[p * n + i]).sum())
+        .collect();
+    // A = Mᵀ (M Y).
+    let mut my = vec![0f64; n * classes];
+    for i in 0..n {
+        for p in 0..=i {
+            let w = m[i * n + p];
+            for c in 0..classes {
+                my[i * classes + c] += w * y[p * classes + c];
+            }
+        }
+    }
+    let mut a = vec![0f64; n * classes];
+    for p in 0..n {
+        for i in 0..=p {
+            let w = m[p * n + i];
+            for c in 0..classes {
+                a[i * classes + c] += w * my[p * classes + c];
+            }
+        }
+    }
+    Some((a, diag))
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Test accuracy of MiniRocket + ridge trained on `train` (normalised series of `shape`, labels).
@@ -379,23 +446,62 @@ mod tests {
     }
 
     #[test]
-    fn the_inverse_inverts() {
-        let k = vec![
-            vec![4.0, 1.0, 0.5],
-            vec![1.0, 3.0, 0.2],
-            vec![0.5, 0.2, 2.0],
-        ];
-        let inv = inverse_spd(&k, 0.1).unwrap();
-        // (K + αI) · inverse = I, entry by entry.
-        let product = |i: usize, j: usize| -> f64 {
-            (0..3)
-                .map(|p| (k[i][p] + if i == p { 0.1 } else { 0.0 }) * inv[p][j])
-                .sum()
-        };
+    fn features_of_a_tiny_input_match_a_hand_computation() {
+        // Length 9: every combination has dilation 1 (119 features per kernel). The transform is
+        // fitted on an impulse, so each combination's biases are quantiles of its own weights.
+        let impulse = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        let ones = [1.0f32; 9];
+        let rocket = MiniRocket::fit(&impulse, [1, 9], 0);
+        assert_eq!(rocket.features(), KERNELS * 119);
+        let f = rocket.transform(&[impulse, ones].concat());
+        let (fi, fo) = f.split_at(rocket.features());
+        // Kernel 0 (weight 2 at positions 0, 1, 2), padded. On the impulse the output is the
+        // weights reversed, [-1 ×6, 2, 2, 2]; biases at the quantiles frac(iφ) = 0.618, 0.236,
+        // 0.854 of those sorted values are -1, -1, 2. So the impulse has 3 of 9 values above
+        // -1 and none above 2.
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(
+            close(&fi[..3], &[3.0 / 9.0, 3.0 / 9.0, 0.0]),
+            "{:?}",
+            &fi[..3]
+        );
+        // On ones, with zero padding, the output over t = 0..8 is -5, -6, -4, -2, 0, 1, 2, 3, 4:
+        // 5 values above -1 and 2 above 2.
+        assert!(
+            close(&fo[..3], &[5.0 / 9.0, 5.0 / 9.0, 2.0 / 9.0]),
+            "{:?}",
+            &fo[..3]
+        );
+        // Kernel 1 (2 at 0, 1, 3) is not padded: only t = 4 fits, where the impulse meets weight
+        // -1 (every bias is -1) and ones give 6 - 6 = 0.
+        assert!(fi[119..238].iter().all(|&v| v == 0.0));
+        assert!(fo[119..238].iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn the_solve_inverts() {
+        let k = [4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0];
+        let identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        // With Y = I the coefficients are the inverse itself.
+        let (inv, diag) = solve_spd(&k, 3, 0.1, &identity, 3).unwrap();
         for (i, j) in (0..3).flat_map(|i| (0..3).map(move |j| (i, j))) {
-            let want = if i == j { 1.0 } else { 0.0 };
-            assert!((product(i, j) - want).abs() < 1e-12);
+            let product: f64 = (0..3)
+                .map(|p| (k[i * 3 + p] + if i == p { 0.1 } else { 0.0 }) * inv[p * 3 + j])
+                .sum();
+            assert!((product - identity[i * 3 + j]).abs() < 1e-12);
         }
+        for i in 0..3 {
+            assert!((diag[i] - inv[i * 3 + i]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn the_product_is_a_times_b_transposed() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, -1.0, 2.0, 1.0, 0.5, 0.0, 0.0, 1.0];
+        let p = times_transposed(&a, &b, 3);
+        let want = [-2.0, 5.5, 3.0, -2.0, 16.0, 6.0];
+        assert_eq!(p, want);
     }
 
     #[test]

@@ -191,18 +191,16 @@ pub fn lines(
     Ok(())
 }
 
+/// One arm at one k: mean and std (%), or absent.
+pub type Band = Option<(f64, f64)>;
+
 /// Accuracy (%) per arm against k (a category axis: `ks` labels), the mean as a line with points
 /// and mean ± std as a band.
-pub fn bands(
-    path: &Path,
-    title: &str,
-    ks: &[String],
-    arms: &[(&str, Vec<(f64, f64)>)],
-) -> Result<()> {
+pub fn bands(path: &Path, title: &str, ks: &[String], arms: &[(&str, Vec<Band>)]) -> Result<()> {
     register();
     let values = arms
         .iter()
-        .flat_map(|(_, v)| v.iter().flat_map(|(m, s)| [m - s, m + s]));
+        .flat_map(|(_, v)| v.iter().flatten().flat_map(|(m, s)| [m - s, m + s]));
     let (lo, hi) = values.fold((100f64, 0f64), |(a, b), v| (a.min(v), b.max(v)));
     let root = canvas(path, (900, 520))?;
     let n = ks.len().max(1) as f64;
@@ -232,13 +230,18 @@ pub fn bands(
         .map_err(err)?;
     for (a, (name, v)) in arms.iter().enumerate() {
         let color = Palette99::pick(a).to_rgba();
-        // A small offset per arm keeps the bands of one k apart.
+        // A small offset per arm keeps the bands of one k apart; an arm absent at some k is
+        // drawn where it exists.
         let x = |i: usize| i as f64 + 0.04 * (a as f64 - arms.len() as f64 / 2.0);
-        let band: Vec<(f64, f64)> = v
+        let v: Vec<(f64, f64, f64)> = v
             .iter()
             .enumerate()
-            .map(|(i, (m, s))| (x(i), m + s))
-            .chain(v.iter().enumerate().rev().map(|(i, (m, s))| (x(i), m - s)))
+            .filter_map(|(i, p)| p.map(|(m, s)| (x(i), m, s)))
+            .collect();
+        let band: Vec<(f64, f64)> = v
+            .iter()
+            .map(|(x, m, s)| (*x, m + s))
+            .chain(v.iter().rev().map(|(x, m, s)| (*x, m - s)))
             .collect();
         chart
             .draw_series(std::iter::once(Polygon::new(
@@ -246,7 +249,7 @@ pub fn bands(
                 color.mix(0.12).filled(),
             )))
             .map_err(err)?;
-        let line: Vec<(f64, f64)> = v.iter().enumerate().map(|(i, (m, _))| (x(i), *m)).collect();
+        let line: Vec<(f64, f64)> = v.iter().map(|(x, m, _)| (*x, *m)).collect();
         chart
             .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
             .map_err(err)?
