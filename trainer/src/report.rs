@@ -7,7 +7,7 @@ use crate::data::{self, read_test_file, Dataset, Split};
 use crate::eval::classifier::Fit;
 use crate::eval::gain::{self, gain, k_name, Gain, GainOptions, Judge};
 use crate::eval::paired::Paired;
-use crate::eval::series::{scores, synthetic, RealData, Scores};
+use crate::eval::series::{scores, synthetic, MeanStd, RealData, Scores};
 use crate::eval::series_plot::{projection, series_grid, spectra};
 use crate::model::Generator;
 use crate::rundir::EVAL_DIR;
@@ -352,8 +352,8 @@ fn gain_section(m: &mut String, g: &Gain) {
         Judge::Minirocket => "MiniRocket + ridge judge (its transform fitted on the k real series)",
     };
     let counts: Vec<String> = g.counts.iter().map(|c| c.to_string()).collect();
-    writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {judge} trained on k real series per class and what each arm adds; mean ± std over {} draws of the k (the same draws for every arm).\n\n- *jitter … window warp*: {} copies per class of the k (Um et al. 2017; Le Guennec et al. 2016).\n- *best-classic*: the augmentation and count ({} per class) that cross-validation chose on the k series alone (up to 5 folds, each holding out one series per class and its copies; MiniRocket + ridge decides, whatever the judge; jitter × {} where a class has fewer than 2).\n- *keel*: {} samples per class of a GAN trained on the k only ({} steps; k = all: the run's generator). *keel-confident*: of {} samples per class, the first {} that MiniRocket + ridge trained on the k assigns to their class. *keel+best-classic*: both.\n- *keel-semi*: {} samples per class of a GAN trained on the k plus the rest of the training split pseudo-labelled by MiniRocket + ridge trained on the k (per predicted class, the more confident half by score margin). *self-training*: those pseudo-labelled series added without a GAN.\n", g.draws, g.added_per_class, counts.join(", "), g.added_per_class, g.added_per_class, g.gan_steps, gain::CANDIDATES * g.added_per_class, g.added_per_class, g.added_per_class).unwrap();
-    let f = |v: &crate::eval::series::MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
+    writeln!(m, "## Augmentation gain\n\nAccuracy on the held-out series of the {judge} trained on k real series per class and what each arm adds; mean ± std over {} draws of the k (the same draws for every arm).\n\n- *jitter … window warp*: {} copies per class of the k (Um et al. 2017; Le Guennec et al. 2016).\n- *best-classic*: the augmentation and count ({} per class) that cross-validation chose on the k series alone (up to 5 folds, each holding out one series per class and its copies; MiniRocket + ridge decides, whatever the judge; jitter × {} where a class has fewer than 2).\n- *keel*: {} samples per class of a GAN trained on the k only ({} steps; k = all: the run's generator). *keel-cv-count*: of those, the count per class (0, {}) that 2-fold cross-validation on the k chose, each fold's GAN trained on the other fold alone ({} steps). *keel-confident*: of {} samples per class, the first {} that MiniRocket + ridge trained on the k assigns to their class. *keel+best-classic*: both.\n- *keel-semi*: {} samples per class of a GAN trained on the k plus the rest of the training split pseudo-labelled by MiniRocket + ridge trained on the k (per predicted class, the more confident half by score margin). *self-training*: those pseudo-labelled series added without a GAN.\n", g.draws, g.added_per_class, counts.join(", "), g.added_per_class, g.added_per_class, g.gan_steps, counts.join(", "), g.gan_steps / 2, gain::CANDIDATES * g.added_per_class, g.added_per_class, g.added_per_class).unwrap();
+    let f = |v: &MeanStd| format!("{} ± {:.1}", pct(v.mean), 100.0 * v.std);
     let ks: Vec<String> = g
         .rows
         .iter()
@@ -420,7 +420,7 @@ fn gain_section(m: &mut String, g: &Gain) {
         )
         .unwrap();
     }
-    writeln!(m, "\n| k | chosen by CV (augmentation × count) | pseudo-labels kept (right) of unlabelled | GAN samples assigned to their class |\n| --- | --- | --- | --- |").unwrap();
+    writeln!(m, "\nNovelty: the mean distance of an added series to its nearest labelled series of its class, over the same for the test series (1: as far from the k as unseen real series; 0: copies).\n\n| k | chosen by CV (augmentation × count) | GAN samples per class chosen by CV | pseudo-labels kept (right) of unlabelled | GAN samples assigned to their class | novelty of GAN samples | novelty of chosen classic copies |\n| --- | --- | --- | --- | --- | --- | --- |").unwrap();
     for row in &g.rows {
         let chosen: Vec<String> = row
             .chosen
@@ -432,18 +432,30 @@ fn gain_section(m: &mut String, g: &Gain) {
             .iter()
             .map(|p| format!("{} ({}) of {}", p.kept, p.right, p.unlabelled))
             .collect();
-        let share = crate::eval::series::MeanStd::of(&row.confident_share);
+        let keel_count: Vec<String> = row
+            .keel_count
+            .iter()
+            .map(|c| c.map_or("—".into(), |c| c.to_string()))
+            .collect();
+        let share = MeanStd::of(&row.confident_share);
+        let ratio = |v: &[f64]| {
+            let v = MeanStd::of(v);
+            format!("{:.2} ± {:.2}", v.mean, v.std)
+        };
         writeln!(
             m,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             k_name(row.k),
             chosen.join(", "),
+            keel_count.join(", "),
             if pseudo.is_empty() {
                 "—".into()
             } else {
                 pseudo.join(", ")
             },
-            f(&share)
+            f(&share),
+            ratio(&row.novelty_keel),
+            ratio(&row.novelty_classic)
         )
         .unwrap();
     }

@@ -510,6 +510,7 @@ fn the_gain_study_chooses_augmentations_without_the_test_split_and_repeats_itsel
         "window-warp",
         "best-classic",
         "keel",
+        "keel-cv-count",
         "keel-confident",
         "keel+best-classic",
         "keel-semi",
@@ -523,7 +524,8 @@ fn the_gain_study_chooses_augmentations_without_the_test_split_and_repeats_itsel
     assert!(pseudo.iter().all(|p| p["unlabelled"] == 9), "{pseudo:?}");
     assert_eq!(study(&[]), own, "the same seed gives the same study");
     let elsewhere = study(&["--test", other.to_str().unwrap()]);
-    for what in ["chosen", "pseudo", "confident_share"] {
+    assert_eq!(own["keel_count"].as_array().unwrap().len(), 3);
+    for what in ["chosen", "keel_count", "pseudo", "confident_share"] {
         assert_eq!(
             elsewhere[what], own[what],
             "the {what} must not depend on the test split"

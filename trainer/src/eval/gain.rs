@@ -77,10 +77,19 @@ pub struct GainRow {
     /// Per draw: the classic augmentation and count cross-validation chose (`None`: a class has
     /// fewer than 2 series to cross-validate; jitter at `added_per_class` is used).
     pub chosen: Vec<Option<Choice>>,
+    /// Per draw: the GAN samples per class 2-fold cross-validation chose to add (0: none; `None`:
+    /// a class has one labelled series; `added_per_class` is used).
+    pub keel_count: Vec<Option<usize>>,
     /// Per draw: the pseudo-labelling of arm 5 (empty at k = all: nothing is unlabelled).
     pub pseudo: Vec<Pseudo>,
     /// Per draw: the share of GAN samples the judge trained on the k assigns to their class.
     pub confident_share: Vec<f64>,
+    /// Per draw, how far added series sit from the k they were made from: the mean distance of
+    /// each added series to its nearest same-class labelled series, over the same for the test
+    /// series (1: as new as unseen real series; near 0: copies). For the GAN samples (arm 3) and
+    /// the chosen classic augmentation.
+    pub novelty_keel: Vec<f64>,
+    pub novelty_classic: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +120,7 @@ pub struct Pseudo {
 pub const REAL: &str = "real";
 pub const BEST_CLASSIC: &str = "best-classic";
 pub const KEEL: &str = "keel";
+pub const KEEL_CV: &str = "keel-cv-count";
 pub const KEEL_CONFIDENT: &str = "keel-confident";
 pub const KEEL_AND_CLASSIC: &str = "keel+best-classic";
 pub const SEMI: &str = "keel-semi";
@@ -202,8 +212,10 @@ pub fn k_name(k: Option<usize>) -> String {
 struct Draw {
     accuracy: Vec<(&'static str, f64)>,
     chosen: Option<Choice>,
+    keel_count: Option<usize>,
     pseudo: Option<Pseudo>,
     confident_share: f64,
+    novelty: (f64, f64),
 }
 
 fn row(k: Option<usize>, draws: &[Draw]) -> GainRow {
@@ -233,8 +245,11 @@ fn row(k: Option<usize>, draws: &[Draw]) -> GainRow {
         k,
         arms,
         chosen: draws.iter().map(|d| d.chosen).collect(),
+        keel_count: draws.iter().map(|d| d.keel_count).collect(),
         pseudo: draws.iter().filter_map(|d| d.pseudo).collect(),
         confident_share: draws.iter().map(|d| d.confident_share).collect(),
+        novelty_keel: draws.iter().map(|d| d.novelty.0).collect(),
+        novelty_classic: draws.iter().map(|d| d.novelty.1).collect(),
     }
 }
 
@@ -462,9 +477,44 @@ fn draw(
         let (sx, sy) = synthetic(&g, added, seed + 11);
         pool.add(&sx, &sy)
     };
+    // How many GAN samples to add (0 included), by 2-fold CV with a GAN per fold trained on the
+    // other fold only (half the steps: it sees half the series).
+    let mut keel_count = None;
+    let mut fold_samples = Vec::new();
+    if let Some((folds, rank)) = fold_ranks(&pool, &base, classes, 2) {
+        for fold in 0..folds {
+            let (x, y) = pool.gather(&split_fold(&base, &rank, folds, fold).1);
+            let g = train_gan(
+                cfg,
+                &x,
+                &y,
+                real,
+                opts.gan_steps / 2,
+                seed + 17 + fold as u64,
+            )?;
+            let (sx, sy) = synthetic(&g, added, seed + 19 + fold as u64);
+            fold_samples.push(pool.add(&sx, &sy));
+        }
+        chooser.update(&pool);
+        let mut keel_counts = vec![0];
+        keel_counts.extend_from_slice(counts);
+        let mut grade = vec![(0.0, 0.0); keel_counts.len()];
+        for (fold, samples) in fold_samples.iter().enumerate() {
+            let (held, kept) = split_fold(&base, &rank, folds, fold);
+            for (&count, total) in keel_counts.iter().zip(&mut grade) {
+                let mut train = kept.clone();
+                train.extend(first_per_class(&pool, samples, classes, count));
+                let (right, margin) = chooser.graded(&pool, &train, &held);
+                total.0 += right;
+                total.1 += margin;
+            }
+        }
+        keel_count = Some(keel_counts[best_grade(&grade)]);
+    }
     chooser.update(&pool);
     let judge = cnn.as_ref().unwrap_or(&chooser);
     let keel = &samples[..added * classes];
+    let keel_cv = first_per_class(&pool, keel, classes, keel_count.unwrap_or(added));
     let scores = chooser.scores(&pool, &base, &samples);
     let mut kept = vec![0usize; classes];
     let mut confident = Vec::new();
@@ -487,6 +537,21 @@ fn draw(
         extra.iter().for_each(|e| train.extend_from_slice(e));
         judge.accuracy(&pool, &train, &test)
     };
+    let nearest = |rows: &[usize]| -> f64 {
+        let total: f64 = rows
+            .iter()
+            .map(|&r| {
+                let x = &pool.x[r * dim..(r + 1) * dim];
+                base.iter()
+                    .filter(|&&b| pool.y[b] == pool.y[r])
+                    .map(|&b| distance(x, &pool.x[b * dim..(b + 1) * dim]))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        total / rows.len().max(1) as f64
+    };
+    let unseen = nearest(&test);
+    let novelty = |rows: &[usize]| nearest(rows) / unseen.max(1e-12);
     let mut accuracy = vec![(REAL, acc(&[]))];
     for kind in Classic::ALL {
         let rows = classic_rows(&aug, Choice { kind, count: added });
@@ -495,6 +560,7 @@ fn draw(
     let best_rows = classic_rows(&aug, best);
     accuracy.push((BEST_CLASSIC, acc(&[&best_rows])));
     accuracy.push((KEEL, acc(&[keel])));
+    accuracy.push((KEEL_CV, acc(&[&keel_cv])));
     accuracy.push((KEEL_CONFIDENT, acc(&[&confident])));
     accuracy.push((KEEL_AND_CLASSIC, acc(&[keel, &best_rows])));
     if !semi.is_empty() {
@@ -504,8 +570,10 @@ fn draw(
     Ok(Draw {
         accuracy,
         chosen,
+        keel_count,
         pseudo,
         confident_share,
+        novelty: (novelty(keel), novelty(&best_rows)),
     })
 }
 
@@ -521,32 +589,14 @@ fn choose(
     counts: &[usize],
 ) -> Option<Choice> {
     let classes = aug.first().map_or(0, |a| a.1.len());
-    let mut seen = vec![0usize; classes];
-    let rank: Vec<usize> = base
-        .iter()
-        .map(|&r| {
-            seen[pool.y[r]] += 1;
-            seen[pool.y[r]] - 1
-        })
-        .collect();
-    let folds = seen.iter().copied().min().unwrap_or(0).min(5);
-    if folds < 2 {
-        return None;
-    }
+    let (folds, rank) = fold_ranks(pool, base, classes, 5)?;
     let candidates: Vec<Choice> = aug
         .iter()
         .flat_map(|a| counts.iter().map(|&count| Choice { kind: a.0, count }))
         .collect();
     let mut grade = vec![(0.0, 0.0); candidates.len()];
     for fold in 0..folds {
-        let held: Vec<usize> = (0..base.len())
-            .filter(|&i| rank[i] % folds == fold)
-            .map(|i| base[i])
-            .collect();
-        let kept: Vec<usize> = (0..base.len())
-            .filter(|&i| rank[i] % folds != fold)
-            .map(|i| base[i])
-            .collect();
+        let (held, kept) = split_fold(base, &rank, folds, fold);
         for (c, total) in candidates.iter().zip(&mut grade) {
             let per_class = &aug.iter().find(|a| a.0 == c.kind).expect("every kind").1;
             let mut train = kept.clone();
@@ -563,14 +613,70 @@ fn choose(
             total.1 += margin;
         }
     }
-    // Most right; among those, the largest summed margin; then the first listed.
+    Some(candidates[best_grade(&grade)])
+}
+
+/// Each labelled row's position within its class, and the number of folds (fold i holds out the
+/// rows whose position is i modulo it): up to `most`, `None` below 2 (a class with one row).
+fn fold_ranks(
+    pool: &Pool,
+    base: &[usize],
+    classes: usize,
+    most: usize,
+) -> Option<(usize, Vec<usize>)> {
+    let mut seen = vec![0usize; classes];
+    let rank: Vec<usize> = base
+        .iter()
+        .map(|&r| {
+            seen[pool.y[r]] += 1;
+            seen[pool.y[r]] - 1
+        })
+        .collect();
+    let folds = seen.iter().copied().min().unwrap_or(0).min(most);
+    (folds >= 2).then_some((folds, rank))
+}
+
+/// The rows of fold `fold` (held out) and the others (kept).
+fn split_fold(
+    base: &[usize],
+    rank: &[usize],
+    folds: usize,
+    fold: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    let (mut held, mut kept) = (Vec::new(), Vec::new());
+    for (&b, &r) in base.iter().zip(rank) {
+        if r % folds == fold {
+            held.push(b);
+        } else {
+            kept.push(b);
+        }
+    }
+    (held, kept)
+}
+
+/// The candidate with the most held-out rows right; among those, the largest summed margin; then
+/// the first listed.
+fn best_grade(grade: &[(f64, f64)]) -> usize {
     let mut best = 0;
     for (i, g) in grade.iter().enumerate() {
         if g.0 > grade[best].0 || (g.0 == grade[best].0 && g.1 > grade[best].1) {
             best = i;
         }
     }
-    Some(candidates[best])
+    best
+}
+
+/// The first `count` rows of each class among `rows`.
+fn first_per_class(pool: &Pool, rows: &[usize], classes: usize, count: usize) -> Vec<usize> {
+    let mut taken = vec![0usize; classes];
+    rows.iter()
+        .copied()
+        .filter(|&r| {
+            let c = pool.y[r];
+            taken[c] += 1;
+            taken[c] <= count
+        })
+        .collect()
 }
 
 /// Every classic copy of `c.kind`, the first `c.count` of each class.
@@ -580,6 +686,14 @@ fn classic_rows(aug: &[Copies], c: Choice) -> Vec<usize> {
         .iter()
         .flat_map(|rows| rows.iter().take(c.count).map(|r| r.0))
         .collect()
+}
+
+fn distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// The best score of a class other than `c` (`c`'s own with one class).
