@@ -19,6 +19,8 @@ pub enum Error {
     BadLayer { layer: u16, field: &'static str },
     /// The activation arena given to the generator is smaller than the model needs.
     ArenaTooSmall { need: u32, have: u32 },
+    /// A window buffer whose length is not the model's `channels × length`.
+    BadShape { need: u32, have: u32 },
     /// A class index at or beyond the model's class count.
     BadClass { class: u16, classes: u16 },
     /// A stream frame that is cut short, has the wrong sync bytes or a wrong CRC.
@@ -49,6 +51,9 @@ impl fmt::Display for Error {
             }
             Error::ArenaTooSmall { need, have } => {
                 write!(f, "activation arena too small: needs {need} bytes, has {have}")
+            }
+            Error::BadShape { need, have } => {
+                write!(f, "a window holds {need} values (channels × length), the buffer {have}")
             }
             Error::BadClass { class, classes } => {
                 write!(f, "class {class} out of range (the model has {classes})")

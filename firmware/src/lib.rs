@@ -7,10 +7,13 @@
 //! - [`latent`]: the seeded sampler of int8 latents;
 //! - [`infer`]: one sample through the program in a caller-owned arena;
 //! - [`stream`]: the framed, checksummed sample stream;
+//! - [`augment`]: labelled windows for the application itself: into a buffer, as an iterator, or
+//!   through a `heapless` queue;
 //! - [`app`]: the generate-and-stream loop a board runs.
 #![no_std]
 
 pub mod app;
+pub mod augment;
 mod error;
 pub mod infer;
 pub mod kernels;
@@ -18,6 +21,7 @@ pub mod kq8;
 pub mod latent;
 pub mod stream;
 
+pub use augment::Augmenter;
 pub use error::Error;
 pub use infer::Arena;
 pub use kernels::Kernel;
