@@ -60,6 +60,7 @@
 use crate::infer::Arena;
 use crate::kernels::Kernel;
 use crate::kq8::Model;
+use crate::learn::Features;
 use crate::Error;
 use core::ops::Range;
 use heapless::spsc::Producer;
@@ -133,6 +134,36 @@ impl<'m, 'a, 'b> Augmenter<'m, 'a, 'b> {
             *o = model.to_real(i / length.max(1), q);
         }
         Ok(())
+    }
+
+    /// A real-unit window (`channels × length`, channel-major) on the generator's int8 scale, so
+    /// that it can sit beside generated ones (in a [`crate::learn::Store`], say).
+    pub fn quantize(&self, real: &[f32], out: &mut [i8]) -> Result<(), Error> {
+        let need = self.model.header.outputs();
+        if real.len() != need || out.len() != need {
+            return Err(Error::BadShape {
+                need: need as u32,
+                have: real.len().min(out.len()) as u32,
+            });
+        }
+        let length = (self.model.header.length as usize).max(1);
+        for (i, (o, &v)) in out.iter_mut().zip(real).enumerate() {
+            *o = self.model.quantize(i / length, v);
+        }
+        Ok(())
+    }
+
+    /// A feature extractor for this model's windows, its biases fitted on generated windows
+    /// (window `i` of class `i mod classes`, indices from `u32::MAX` down, apart from those an
+    /// application draws from 0 up); `scratch` holds one window.
+    pub fn features(&mut self, seed: u64, scratch: &mut [i8]) -> Result<Features, Error> {
+        let (channels, length) = self.shape();
+        let zero = self.model.header.output_zp;
+        let classes = self.classes().max(1) as usize;
+        Features::fit(channels, length, zero, seed, scratch, &mut |i, buf| {
+            let class = (i % classes) as u16;
+            self.window_i8(class, u32::MAX - i as u32, buf)
+        })
     }
 
     /// Windows `indices` of `class`, each owned (`N` ≥ `channels × length`).

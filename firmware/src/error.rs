@@ -21,6 +21,14 @@ pub enum Error {
     ArenaTooSmall { need: u32, have: u32 },
     /// A window buffer whose length is not the model's `channels × length`.
     BadShape { need: u32, have: u32 },
+    /// The labelled-window store is full (it holds `capacity`); nothing was evicted.
+    StoreFull { capacity: u32 },
+    /// The learner has no window of `class` to train on.
+    NoWindows { class: u16 },
+    /// A prediction asked of a learner that was not trained.
+    NotTrained,
+    /// A window added to a trained learner (reset it first).
+    Trained,
     /// A class index at or beyond the model's class count.
     BadClass { class: u16, classes: u16 },
     /// A stream frame that is cut short, has the wrong sync bytes or a wrong CRC.
@@ -55,6 +63,13 @@ impl fmt::Display for Error {
             Error::BadShape { need, have } => {
                 write!(f, "a window holds {need} values (channels × length), the buffer {have}")
             }
+            Error::StoreFull { capacity } => write!(
+                f,
+                "the window store is full ({capacity} windows): remove or clear some first"
+            ),
+            Error::NoWindows { class } => write!(f, "no window of class {class} to learn from"),
+            Error::NotTrained => write!(f, "the learner is not trained yet"),
+            Error::Trained => write!(f, "the learner is trained: reset it before adding windows"),
             Error::BadClass { class, classes } => {
                 write!(f, "class {class} out of range (the model has {classes})")
             }

@@ -9,6 +9,8 @@
 //! - [`stream`]: the framed, checksummed sample stream;
 //! - [`augment`]: labelled windows for the application itself: into a buffer, as an iterator, or
 //!   through a `heapless` queue;
+//! - [`learn`]: a classifier that adapts on the device from a few labelled windows plus generated
+//!   ones (integer MiniRocket-style features, a nearest-class-mean head, a fixed-capacity store);
 //! - [`app`]: the generate-and-stream loop a board runs.
 #![no_std]
 
@@ -19,6 +21,7 @@ pub mod infer;
 pub mod kernels;
 pub mod kq8;
 pub mod latent;
+pub mod learn;
 pub mod stream;
 
 pub use augment::Augmenter;

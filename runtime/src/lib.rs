@@ -1,6 +1,7 @@
 //! Keel's runtime: load a generator exported by `keel export` and generate labelled samples with tract.
 //! No burn here: the pipeline is `Generator::load` → `Generator::plan(batch)` (cached) → `generate`.
 
+pub mod adapt;
 pub mod bench;
 pub mod generate;
 pub mod meta;

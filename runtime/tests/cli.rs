@@ -515,3 +515,64 @@ fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(141), "{err}");
 }
+
+#[test]
+fn adapt_simulates_the_device_learner_and_refuses_what_does_not_fit() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let bm = fixtures.join("basicmotions/generator.kq8");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str| -> serde_json::Value {
+        let json = tmp.path().join(name);
+        let o = keel_run(&[
+            "adapt",
+            bm.to_str().unwrap(),
+            "--data",
+            "basicmotions",
+            "--k",
+            "2,3",
+            "--draws",
+            "3",
+            "--generated",
+            "5",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("+ generated"));
+        serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
+    };
+    let first = run("a.json");
+    let rows = first["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, k) in rows.iter().zip([2, 3]) {
+        assert_eq!(row["k"], k);
+        // BasicMotions' test split has 10 windows per class: the rest are classified.
+        assert_eq!(row["tested"], 4 * (10 - k));
+        for arm in row["per_draw"].as_array().unwrap() {
+            let v = arm.as_array().unwrap();
+            assert_eq!(v.len(), 3);
+            assert!(v.iter().all(|a| (0.0..=1.0).contains(&a.as_f64().unwrap())));
+        }
+    }
+    assert_eq!(run("b.json"), first, "the same seed gives the same figures");
+    // What cannot be simulated is refused, saying why.
+    let refuse = |args: &[&str], needle: &str| {
+        let mut all = vec!["adapt", bm.to_str().unwrap()];
+        all.extend_from_slice(args);
+        assert_error(&keel_run(&all), needle);
+    };
+    refuse(
+        &["--data", "basicmotions", "--k", "10"],
+        "--k 10: class 0 has 10 windows",
+    );
+    refuse(
+        &["--data", "basicmotions", "--draws", "0"],
+        "--draws and every --k must be at least 1",
+    );
+    refuse(&["--data", "arrowhead"], "is not one the model generates");
+    let grid = fixtures.join("grid25/generator.kq8");
+    assert_error(
+        &keel_run(&["adapt", grid.to_str().unwrap(), "--data", "basicmotions"]),
+        "adaptation needs a conditional model",
+    );
+}

@@ -657,6 +657,18 @@ impl<'a> Model<'a> {
             .map_or(&[], |r| &self.bytes[r])
     }
 
+    /// A real value of channel `c` on the generator's int8 scale (the inverse of
+    /// [`Model::to_real`], rounded half away from zero, saturated): how a device puts its own
+    /// sensor windows beside generated ones.
+    pub fn quantize(&self, c: usize, v: f32) -> i8 {
+        let (gain, offset) = self.denorm(c);
+        let x = (v - offset) / gain / self.header.output_scale;
+        // No libm on the device: round by hand (`as` saturates, NaN becomes 0).
+        let r = if x >= 0.0 { x + 0.5 } else { x - 0.5 } as i32;
+        r.saturating_add(self.header.output_zp as i32)
+            .clamp(-128, 127) as i8
+    }
+
     /// Sample value `q` of channel `c` in real units.
     pub fn to_real(&self, c: usize, q: i8) -> f32 {
         let (gain, offset) = self.denorm(c);

@@ -1,5 +1,6 @@
-//! `keel-run info | generate | bench | quantize | decode`.
+//! `keel-run info | generate | bench | quantize | decode | adapt`.
 
+mod adapt;
 mod bench;
 mod decode;
 mod generate;
@@ -36,6 +37,9 @@ enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Turn a board's captured sample stream into CSV in real units, with the `.kq8` it runs.
     Decode(decode::DecodeArgs),
+    /// Simulate on-device adaptation: the firmware's learner on k real windows per class, with
+    /// and without generated ones, on the host (bit-identical to the device).
+    Adapt(adapt::AdaptArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -45,5 +49,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Quantize(a) => quantize::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Adapt(a) => adapt::run(a),
     }
 }

@@ -21,12 +21,12 @@
 use super::classic::{self, Classic};
 use super::classifier::{argmax, class_scores, train_classifier, Fit};
 use super::minirocket::{MiniRocket, Ridge};
-use super::paired::{paired, Paired};
 use super::series::{synthetic, MeanStd, RealData};
 use crate::config::TrainConfig;
 use crate::model::Generator;
 use crate::train::{TrainData, Trainer};
 use burn::tensor::Device;
+use keel_stats::{paired, Paired};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

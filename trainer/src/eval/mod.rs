@@ -9,5 +9,4 @@ pub mod classic;
 pub mod classifier;
 pub mod gain;
 pub mod minirocket;
-pub mod paired;
 pub mod series;

@@ -8,6 +8,7 @@ use crate::data::{Normalizer, Split};
 use crate::model::Generator;
 use crate::sample::sample_classes;
 use burn::tensor::Device;
+pub use keel_stats::MeanStd;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
@@ -46,26 +47,6 @@ pub struct Scores {
 pub struct Judged {
     pub tstr: f64,
     pub trtr: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MeanStd {
-    pub mean: f64,
-    pub std: f64,
-    pub n: usize,
-}
-
-impl MeanStd {
-    pub fn of(v: &[f64]) -> Self {
-        let n = v.len().max(1) as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Self {
-            mean,
-            std: var.sqrt(),
-            n: v.len(),
-        }
-    }
 }
 
 /// Draws `per_class` normalised samples of every class (or `per_class` in all, unconditional).
