@@ -157,13 +157,27 @@ impl<'m, 'a, 'b> Augmenter<'m, 'a, 'b> {
     /// (window `i` of class `i mod classes`, indices from `u32::MAX` down, apart from those an
     /// application draws from 0 up); `scratch` holds one window.
     pub fn features(&mut self, seed: u64, scratch: &mut [i8]) -> Result<Features, Error> {
+        self.features_observed(seed, scratch, &mut |_| {})
+    }
+
+    /// [`Augmenter::features`], telling `observe` before each fit window is generated (and
+    /// once at the end), so that a board can count instructions one window at a time.
+    pub fn features_observed(
+        &mut self,
+        seed: u64,
+        scratch: &mut [i8],
+        observe: &mut dyn FnMut(usize),
+    ) -> Result<Features, Error> {
         let (channels, length) = self.shape();
         let zero = self.model.header.output_zp;
         let classes = self.classes().max(1) as usize;
-        Features::fit(channels, length, zero, seed, scratch, &mut |i, buf| {
+        let f = Features::fit(channels, length, zero, seed, scratch, &mut |i, buf| {
+            observe(i);
             let class = (i % classes) as u16;
             self.window_i8(class, u32::MAX - i as u32, buf)
-        })
+        });
+        observe(crate::learn::features::FIT_WINDOWS);
+        f
     }
 
     /// Windows `indices` of `class`, each owned (`N` ≥ `channels × length`).

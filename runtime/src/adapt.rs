@@ -3,13 +3,15 @@
 //! device's (integer features, f32 arithmetic in a fixed order).
 //!
 //! For each k and draw: k labelled windows per class drawn from a dataset's test split (the
-//! user's own recordings) and the rest of that split as the windows to classify (disjoint); the
-//! head trained twice — on the k real windows only, and on them plus `generated` windows per class
-//! from the `.kq8` generator.
+//! user's own recordings) and the rest of that split as the windows to classify (disjoint), as an
+//! adaptation set (`keel_firmware::learn::set`, what a board is given); the head trained twice by
+//! `keel_firmware::learn::adapt` — on the k real windows only, and on them plus `generated`
+//! windows per class from the `.kq8` generator.
 
+use crate::quantize::HostArena;
 use anyhow::{anyhow, bail, Context, Result};
-use keel_firmware::learn::{Features, Learner, Store};
-use keel_firmware::{Arena, Augmenter, Kernel, Model};
+use keel_firmware::learn::{adapt, set, AdaptSet, Learner};
+use keel_firmware::{Augmenter, Kernel, Model};
 use keel_stats::{paired, MeanStd, Paired};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -18,10 +20,6 @@ use serde::Serialize;
 
 /// The most classes the simulation's learner holds.
 pub const MAX_CLASSES: usize = 16;
-/// The most labelled windows the simulated device stores.
-pub const STORE: usize = 128;
-/// The longest window the simulated store holds.
-const MAX_WINDOW: usize = 1024;
 
 /// Labelled windows in real units, channel-major rows.
 pub struct Windows<'a> {
@@ -83,69 +81,34 @@ pub fn simulate(
                 bail!("--k {k}: class {c} has {n} windows; k must leave at least one to classify");
             }
         }
-        if k * classes > STORE {
-            bail!(
-                "--k {k}: {} windows exceed the store of {STORE}",
-                k * classes
-            );
-        }
     }
-    // The device's view of every window: int8 on the generator's scale.
-    let mut buffers = (
-        vec![0i8; model.max_width],
-        vec![0i8; model.max_width],
-        vec![0u32; model.max_in.div_ceil(2)],
-    );
-    let mut arena = Arena {
-        a: &mut buffers.0,
-        b: &mut buffers.1,
-        x16: &mut buffers.2,
-    };
+    let mut buffers = HostArena::for_model(model);
+    let mut arena = buffers.arena();
     let mut aug = Augmenter::new(model, &mut arena, Kernel::Scalar, seed).map_err(err)?;
-    let mut quantized = vec![0i8; data.points.len()];
-    for (real, q) in data
-        .points
-        .chunks_exact(len)
-        .zip(quantized.chunks_exact_mut(len))
-    {
-        aug.quantize(real, q).map_err(err)?;
-    }
+    let quantized = quantize(&aug, data, len)?;
     let mut scratch = vec![0i8; len];
     let features = aug.features(seed, &mut scratch).map_err(err)?;
+    let mut learner = Box::new(Learner::<MAX_CLASSES>::new(features, classes).map_err(err)?);
     let mut rows = Vec::new();
     for &k in ks {
         let mut acc = [Vec::new(), Vec::new()];
         let mut tested = 0;
         for d in 0..draws {
-            let draw_seed = seed.wrapping_add(1000 * d as u64 + k as u64);
-            let (labelled, test) = pick(data.labels, classes, k, draw_seed);
-            tested = test.len();
-            let mut store = Box::new(Store::<MAX_WINDOW, STORE>::new(len).map_err(err)?);
-            for &i in &labelled {
-                store
-                    .push(data.labels[i] as u16, &quantized[i * len..][..len])
-                    .map_err(err)?;
-            }
+            let set = draw_set(data, &quantized, classes, len, k, d, generated, seed)?;
+            let set = AdaptSet::parse(&set).map_err(err)?;
+            tested = set.tests;
             for (arm, with) in [0, generated].into_iter().enumerate() {
-                let mut learner = learner(&features, classes)?;
-                for (class, w) in store.iter() {
-                    learner.add(class, w).map_err(err)?;
-                }
-                for class in 0..classes as u16 {
-                    for i in 0..with {
-                        // Draw d's own generated windows: indices d · generated + i.
-                        let index = (d * generated + i) as u32;
-                        aug.window_i8(class, index, &mut scratch).map_err(err)?;
-                        learner.add(class, &scratch).map_err(err)?;
-                    }
-                }
-                learner.train().map_err(err)?;
-                let mut right = 0;
-                for &i in &test {
-                    let p = learner.predict(&quantized[i * len..][..len]).map_err(err)?;
-                    right += usize::from(p as usize == data.labels[i]);
-                }
-                acc[arm].push(right as f64 / test.len() as f64);
+                let right = adapt(
+                    &mut learner,
+                    &mut aug,
+                    &set,
+                    with as u32,
+                    first_index(d, generated),
+                    &mut scratch,
+                    &mut |_| {},
+                )
+                .map_err(err)?;
+                acc[arm].push(right as f64 / set.tests as f64);
             }
         }
         rows.push(Row {
@@ -165,10 +128,67 @@ pub fn simulate(
     })
 }
 
-fn learner(features: &Features, classes: usize) -> Result<Box<Learner<MAX_CLASSES>>> {
-    Ok(Box::new(
-        Learner::new(features.clone(), classes).map_err(err)?,
-    ))
+/// The device's view of every window: int8 on the generator's scale.
+fn quantize(aug: &Augmenter, data: &Windows, len: usize) -> Result<Vec<i8>> {
+    let mut q = vec![0i8; data.points.len()];
+    for (real, out) in data.points.chunks_exact(len).zip(q.chunks_exact_mut(len)) {
+        aug.quantize(real, out).map_err(err)?;
+    }
+    Ok(q)
+}
+
+/// The adaptation set of draw 1 (index 0) at `k`, as `simulate` runs it.
+pub fn export_set(
+    model: &Model,
+    data: &Windows,
+    k: usize,
+    generated: usize,
+    seed: u64,
+) -> Result<Vec<u8>> {
+    let classes = model.header.classes as usize;
+    let len = model.header.outputs();
+    let mut buffers = HostArena::for_model(model);
+    let mut arena = buffers.arena();
+    let aug = Augmenter::new(model, &mut arena, Kernel::Scalar, seed).map_err(err)?;
+    let quantized = quantize(&aug, data, len)?;
+    draw_set(data, &quantized, classes, len, k, 0, generated, seed)
+}
+
+/// The first generated index of draw `d`: each draw adds its own windows.
+pub fn first_index(d: usize, generated: usize) -> u32 {
+    (d * generated) as u32
+}
+
+/// Draw `d` of k labelled windows per class from `data` (quantized), the rest as tests, as the
+/// adaptation set a board would be given.
+#[allow(clippy::too_many_arguments)]
+fn draw_set(
+    data: &Windows,
+    quantized: &[i8],
+    classes: usize,
+    len: usize,
+    k: usize,
+    d: usize,
+    generated: usize,
+    seed: u64,
+) -> Result<Vec<u8>> {
+    let draw_seed = seed.wrapping_add(1000 * d as u64 + k as u64);
+    let (labelled, test) = pick(data.labels, classes, k, draw_seed);
+    let window = |i: usize| (data.labels[i] as u16, &quantized[i * len..][..len]);
+    let labelled: Vec<(u16, &[i8])> = labelled.into_iter().map(window).collect();
+    let test: Vec<(u16, &[i8])> = test.into_iter().map(window).collect();
+    let mut out = Vec::new();
+    set::write(
+        &mut out,
+        classes as u16,
+        len,
+        generated as u32,
+        seed,
+        &labelled,
+        &test,
+    )
+    .map_err(err)?;
+    Ok(out)
 }
 
 /// k indices per class (seeded), and the rest.

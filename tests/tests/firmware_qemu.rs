@@ -24,12 +24,22 @@ fn boards() -> PathBuf {
 
 /// Builds the an386 firmware around `kq8` and copies the ELF to `dir/firmware.elf`.
 fn build(kq8: &Path, seed: u64, per_class: u32, dir: &Path) -> PathBuf {
+    build_with(kq8, seed, per_class, None, dir)
+}
+
+/// [`build`], with an adaptation set embedded when `adapt` is given.
+fn build_with(kq8: &Path, seed: u64, per_class: u32, adapt: Option<&Path>, dir: &Path) -> PathBuf {
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     // Beside this test binary's own target directory (`…/target/release/deps/this`), as .ci/test
     // builds the boards.
     let exe = std::env::current_exe().unwrap();
     let target = exe.ancestors().nth(3).unwrap().join("boards");
-    let out = Command::new(env!("CARGO"))
+    let mut cmd = Command::new(env!("CARGO"));
+    match adapt {
+        Some(set) => cmd.env("KEEL_ADAPT", set),
+        None => cmd.env_remove("KEEL_ADAPT"),
+    };
+    let out = cmd
         .current_dir(boards())
         .args(["build", "--release", "-p", "keel-mps2-an386"])
         .env("CARGO_TARGET_DIR", &target)
@@ -201,4 +211,71 @@ fn a_corrupted_model_is_refused_on_the_device() {
         uart.is_empty(),
         "nothing may be streamed from a refused model"
     );
+}
+
+/// `keel-run` beside this test binary.
+fn keel_run() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(2).unwrap().join("keel-run")
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm, defmt-print and the thumbv7em target: run .ci/test"]
+fn the_device_adapts_exactly_as_the_host_simulates() {
+    let dir = tempfile::tempdir().unwrap();
+    let kq8 = workspace().join("tests/fixtures/basicmotions/generator.kq8");
+    let (set, json) = (dir.path().join("set.kad"), dir.path().join("host.json"));
+    // The host simulation of one draw (k = 2 BasicMotions windows per class from the test split,
+    // 20 generated per class), and that draw as the board's adaptation set.
+    let out = Command::new(keel_run())
+        .args(["adapt", kq8.to_str().unwrap(), "--data", "basicmotions"])
+        .args([
+            "--k",
+            "2",
+            "--draws",
+            "1",
+            "--generated",
+            "20",
+            "--seed",
+            "3",
+        ])
+        .args(["--export-set", set.to_str().unwrap()])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let row = &host["rows"][0];
+    let tested = row["tested"].as_f64().unwrap();
+    let right = |arm: usize| (row["per_draw"][arm][0].as_f64().unwrap() * tested).round() as u64;
+
+    let elf = build_with(&kq8, 0, 1, Some(&set), dir.path());
+    let (code, log, _) = run(&elf, dir.path());
+    assert_eq!(code, 0, "firmware failed:\n{log}");
+    let device = |prefix: &str| -> u64 {
+        let line = log
+            .lines()
+            .find(|l| l.contains(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in the log:\n{log}"));
+        let after = &line[line.find(prefix).unwrap() + prefix.len()..];
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(device("adapt: real only "), right(0), "{log}");
+    assert_eq!(device("generated per class "), right(1), "{log}");
+    assert!(log.contains(&format!("of {tested} right")), "{log}");
+
+    // A corrupted set is refused on the device, with its error and exit code 5.
+    let mut bytes = std::fs::read(&set).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    let bad = dir.path().join("bad.kad");
+    std::fs::write(&bad, bytes).unwrap();
+    let elf = build_with(&kq8, 0, 1, Some(&bad), dir.path());
+    let (code, log, _) = run(&elf, dir.path());
+    assert_eq!(code, 5, "{log}");
+    assert!(log.contains("adapt: set refused: BadChecksum"), "{log}");
 }

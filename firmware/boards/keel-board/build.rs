@@ -1,5 +1,5 @@
 //! Embeds the model: `KEEL_KQ8` (default: the ring8 test fixture) is copied into the binary's flash
-//! and the activation arena is sized from its header. A model the reader refuses still builds —
+//! and the activation arena is sized from its header; `KEEL_ADAPT`, an adaptation set, likewise. A model the reader refuses still builds —
 //! with a warning and a minimal arena — so the device itself reports the error (and a test checks
 //! that it does).
 
@@ -49,5 +49,21 @@ fn main() {
         interval = num("KEEL_INTERVAL_US", 0),
         bench = num("KEEL_BENCH_SAMPLES", 16),
     );
+    // An adaptation set (`keel-run adapt --export-set`), when given: the board then adapts on it.
+    println!("cargo:rerun-if-env-changed=KEEL_ADAPT");
+    let adapt = match env::var_os("KEEL_ADAPT") {
+        Some(p) => {
+            println!("cargo:rerun-if-changed={}", PathBuf::from(&p).display());
+            fs::read(&p).unwrap_or_else(|e| panic!("KEEL_ADAPT={}: {e}", p.to_string_lossy()))
+        }
+        None => Vec::new(),
+    };
+    fs::write(out.join("adapt.kad"), &adapt).unwrap();
+    let code = code
+        + &format!(
+            "/// The adaptation set (empty: none).\n\
+             pub static ADAPT: Aligned<[u8; {}]> = Aligned(*include_bytes!(concat!(env!(\"OUT_DIR\"), \"/adapt.kad\")));\n",
+            adapt.len()
+        );
     fs::write(out.join("model.rs"), code).unwrap();
 }

@@ -47,9 +47,20 @@ pub const FIT_WINDOWS: usize = DILATIONS * GROUPS;
 pub type FitWindow<'f> = dyn FnMut(usize, &mut [i8]) -> Result<(), Error> + 'f;
 
 impl Features {
+    /// An extractor of nothing (for `const` initialisers); [`Features::fit`] makes real ones.
+    pub const EMPTY: Features = Features {
+        channels: 0,
+        length: 0,
+        zero: 0,
+        dilations: [1; DILATIONS],
+        masks: [[0; GROUPS]; DILATIONS],
+        biases: [[[0; BIASES]; KERNELS]; DILATIONS],
+    };
+
     /// Fits channel subsets (from `seed`) and biases to windows of `channels × length` int8
     /// values whose zero is `zero`: `window(i, buffer)` fills window `i` of `FIT_WINDOWS` (from
     /// the generator, say) into `buffer`, which is `scratch` (`channels × length` long).
+    #[inline(never)]
     pub fn fit(
         channels: usize,
         length: usize,
@@ -85,11 +96,12 @@ impl Features {
             }
         }
         let mut out = [0i32; MAX_LENGTH];
+        let mut conv = Convolver::new();
         let mut n = 0u32;
         for di in 0..DILATIONS {
             for g in 0..GROUPS {
                 window(di * GROUPS + g, scratch)?;
-                let conv = f.convolver(scratch, di, g);
+                f.convolver(scratch, di, g, &mut conv);
                 for k in group(g) {
                     let steps = conv.kernel(k, f.padded(di, k), &mut out);
                     let sorted = &mut out[..steps];
@@ -109,7 +121,9 @@ impl Features {
         self.channels * self.length
     }
 
-    /// The features of `window` (`channels × length`, channel-major) into `out`.
+    /// The features of `window` (`channels × length`, channel-major) into `out`. (Not inlined:
+    /// one frame of ~8 KB on the device's stack, however many callers.)
+    #[inline(never)]
     pub fn transform(&self, window: &[i8], out: &mut [f32; FEATURES]) -> Result<(), Error> {
         if window.len() != self.window_len() {
             return Err(Error::BadShape {
@@ -118,10 +132,11 @@ impl Features {
             });
         }
         let mut steps_out = [0i32; MAX_LENGTH];
+        let mut conv = Convolver::new();
         let mut at = 0;
         for di in 0..DILATIONS {
             for g in 0..GROUPS {
-                let conv = self.convolver(window, di, g);
+                self.convolver(window, di, g, &mut conv);
                 for k in group(g) {
                     let steps = conv.kernel(k, self.padded(di, k), &mut steps_out);
                     let values = &steps_out[..steps];
@@ -144,16 +159,14 @@ impl Features {
         (di + k).is_multiple_of(2) || TAPS.saturating_sub(1) * self.dilations[di] >= self.length
     }
 
-    /// The summed channels of group `g` at dilation `di`, zero-padded, and the nine-tap sums.
-    fn convolver(&self, window: &[i8], di: usize, g: usize) -> Convolver {
+    /// Loads into `c` the summed channels of group `g` at dilation `di`, zero-padded, and the
+    /// nine-tap sums (in place: one convolver's 6 KB serve a whole window, on the device's stack).
+    fn convolver(&self, window: &[i8], di: usize, g: usize, c: &mut Convolver) {
         let (t, d) = (self.length, self.dilations[di]);
         let half = (TAPS / 2) * d;
-        let mut c = Convolver {
-            s: [0; PADDED],
-            sum: [0; MAX_LENGTH],
-            length: t,
-            dilation: d,
-        };
+        c.length = t;
+        c.dilation = d;
+        c.s[..t + 2 * half].fill(0);
         let mask = self.masks[di][g];
         for ch in 0..self.channels {
             if mask & (1 << ch) == 0 {
@@ -167,7 +180,6 @@ impl Features {
         for (i, sum) in c.sum[..t].iter_mut().enumerate() {
             *sum = (0..TAPS).map(|j| c.s[i + j * d]).sum();
         }
-        c
     }
 }
 
@@ -181,6 +193,15 @@ struct Convolver {
 }
 
 impl Convolver {
+    const fn new() -> Self {
+        Convolver {
+            s: [0; PADDED],
+            sum: [0; MAX_LENGTH],
+            length: 0,
+            dilation: 1,
+        }
+    }
+
     /// Kernel `k`'s outputs into `out`; returns how many steps (all, or the unpadded ones).
     fn kernel(&self, k: usize, padded: bool, out: &mut [i32; MAX_LENGTH]) -> usize {
         let [a, b, c] = TWOS[k];

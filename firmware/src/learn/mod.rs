@@ -4,19 +4,23 @@
 //! - [`features`]: fixed MiniRocket-style features in integer arithmetic (672 per window);
 //! - [`Learner`]: a nearest-class-mean head on those features, each feature scaled by its pooled
 //!   within-class variance (diagonal LDA with equal priors), trained in one pass over the windows;
-//! - [`Store`]: the user's labelled windows, of fixed capacity.
+//! - [`Store`]: the user's labelled windows, of fixed capacity;
+//! - [`adapt`]: one adaptation — train on labelled windows plus generated ones, test — the very
+//!   routine the board runs and the host simulates (`keel-run adapt`), on an [`AdaptSet`].
 //!
 //! Determinism: only integer arithmetic and IEEE f32 additions, multiplications and divisions in a
 //! fixed order (no fused multiply-add, no `libm`), so the host simulation and the device give the
 //! same bits.
 
 pub mod features;
+pub mod set;
 mod store;
 
 pub use features::{Features, FEATURES};
+pub use set::AdaptSet;
 pub use store::Store;
 
-use crate::Error;
+use crate::{Augmenter, Error};
 
 /// The head's pooled variance floor, so that a feature constant within every class does not
 /// divide by zero (PPV features lie in 0..=1).
@@ -39,28 +43,44 @@ pub struct Learner<const K: usize> {
 impl<const K: usize> Learner<K> {
     /// A learner of `classes` (≤ `K`) over a fitted extractor.
     pub fn new(features: Features, classes: usize) -> Result<Self, Error> {
+        let mut l = Self::empty();
+        l.init(features, classes)?;
+        Ok(l)
+    }
+
+    /// A learner of no class yet, for a `static` (all zero: it lives in `.bss`, and is never
+    /// built on the stack); [`Learner::init`] gives it its extractor and classes.
+    pub const fn empty() -> Self {
+        Self {
+            features: Features::EMPTY,
+            sums: [[0.0; FEATURES]; K],
+            squares: [0.0; FEATURES],
+            counts: [0; K],
+            classes: 0,
+            trained: false,
+            scratch: [0.0; FEATURES],
+        }
+    }
+
+    /// Starts over with `features` and `classes` (≤ `K`) classes.
+    pub fn init(&mut self, features: Features, classes: usize) -> Result<(), Error> {
         if classes == 0 || classes > K {
             return Err(Error::BadClass {
                 class: classes as u16,
                 classes: K as u16,
             });
         }
-        Ok(Self {
-            features,
-            sums: [[0.0; FEATURES]; K],
-            squares: [0.0; FEATURES],
-            counts: [0; K],
-            classes,
-            trained: false,
-            scratch: [0.0; FEATURES],
-        })
+        self.features = features;
+        self.classes = classes;
+        self.reset();
+        Ok(())
     }
 
     /// Forgets every window (and the trained head).
     pub fn reset(&mut self) {
-        self.sums = [[0.0; FEATURES]; K];
-        self.squares = [0.0; FEATURES];
-        self.counts = [0; K];
+        self.sums.iter_mut().for_each(|s| s.fill(0.0));
+        self.squares.fill(0.0);
+        self.counts.fill(0);
         self.trained = false;
     }
 
@@ -146,4 +166,54 @@ impl<const K: usize> Learner<K> {
         }
         Ok(())
     }
+}
+
+/// What [`adapt`] is doing, for a caller that times it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Phase {
+    Generate,
+    Extract,
+    Train,
+    Predict,
+    Done,
+}
+
+/// Resets `learner`, trains it on the set's labelled windows plus `generated` windows per class
+/// from `aug` (indices `first, first + 1, …`), and returns how many of the set's test windows it
+/// classifies right. `mark` is told each time a phase starts (the board counts instructions
+/// between marks; every stretch is one window's work).
+pub fn adapt<const K: usize>(
+    learner: &mut Learner<K>,
+    aug: &mut Augmenter,
+    set: &AdaptSet,
+    generated: u32,
+    first: u32,
+    scratch: &mut [i8],
+    mark: &mut dyn FnMut(Phase),
+) -> Result<u32, Error> {
+    learner.reset();
+    for i in 0..set.labelled {
+        mark(Phase::Extract);
+        let (class, w) = set.labelled(i);
+        learner.add(class, w)?;
+    }
+    for class in 0..set.classes {
+        for i in 0..generated {
+            mark(Phase::Generate);
+            aug.window_i8(class, first.wrapping_add(i), scratch)?;
+            mark(Phase::Extract);
+            learner.add(class, scratch)?;
+        }
+    }
+    mark(Phase::Train);
+    learner.train()?;
+    let mut right = 0;
+    for i in 0..set.tests {
+        mark(Phase::Predict);
+        let (class, w) = set.test(i);
+        right += u32::from(learner.predict(w)? == class);
+    }
+    mark(Phase::Done);
+    Ok(right)
 }

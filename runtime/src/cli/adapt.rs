@@ -1,7 +1,7 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use keel_firmware::Model;
-use keel_runtime::adapt::{class_names, remap_labels, simulate, Windows};
+use keel_runtime::adapt::{class_names, export_set as draw_set, remap_labels, simulate, Windows};
 use keel_runtime::output::Destination;
 use std::path::PathBuf;
 
@@ -30,6 +30,10 @@ pub struct AdaptArgs {
     /// Write the figures as JSON here (atomically), beside the table on stdout.
     #[arg(long)]
     pub json: Option<String>,
+    /// Write draw 1 of the first k as an adaptation set (`.kad`) for a board
+    /// (`KEEL_ADAPT=FILE` when building it): the device then runs that very draw.
+    #[arg(long)]
+    pub export_set: Option<String>,
 }
 
 pub fn run(a: AdaptArgs) -> Result<()> {
@@ -77,6 +81,21 @@ pub fn run(a: AdaptArgs) -> Result<()> {
             row.gain.wins,
             row.gain.ties,
             row.gain.losses
+        );
+    }
+    if let Some(path) = &a.export_set {
+        let set = draw_set(&m, &windows, a.k[0], a.generated, a.seed)
+            .map_err(|e| anyhow!("{}: {e:#}", a.model.display()))?;
+        let mut out = Destination::open(path)?;
+        out.write_bytes(&set)?;
+        out.finish()?;
+        let row = &r.rows[0];
+        println!(
+            "adaptation set for a board: {path} (k = {}, draw 1: {} of {} right with real windows only, {} with generated)",
+            row.k,
+            (row.per_draw[0][0] * row.tested as f64).round(),
+            row.tested,
+            (row.per_draw[1][0] * row.tested as f64).round()
         );
     }
     if let Some(path) = &a.json {

@@ -3,6 +3,7 @@
 //! report through defmt. The return value is the process exit code.
 #![no_std]
 
+mod adapt;
 mod counter;
 mod delay;
 mod stack;
@@ -26,6 +27,7 @@ pub mod exit {
     pub const MODEL_REFUSED: i32 = 2;
     pub const STREAM_FAILED: i32 = 3;
     pub const KERNELS_DISAGREE: i32 = 4;
+    pub const ADAPT_FAILED: i32 = 5;
     pub const PANIC: i32 = 101;
 }
 
@@ -129,6 +131,11 @@ pub fn run<W: embedded_io::Write, D: embedded_hal::delay::DelayNs>(
     }
     if let Err(code) = bench(&model, &mut arena, counter) {
         return code;
+    }
+    if !ADAPT.0.is_empty() {
+        if let Err(code) = adapt::run(&model, &mut arena, counter, &ADAPT.0) {
+            return code;
+        }
     }
     defmt::info!("stack high-water: {} bytes", stack::high_water());
     exit::OK
