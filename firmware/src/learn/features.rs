@@ -47,12 +47,13 @@ pub const FIT_WINDOWS: usize = DILATIONS * GROUPS;
 pub type FitWindow<'f> = dyn FnMut(usize, &mut [i8]) -> Result<(), Error> + 'f;
 
 impl Features {
-    /// An extractor of nothing (for `const` initialisers); [`Features::fit`] makes real ones.
+    /// An extractor of nothing (for `const` initialisers; all zero, so a `static` holding it
+    /// costs no flash); [`Features::fit`] makes real ones.
     pub const EMPTY: Features = Features {
         channels: 0,
         length: 0,
         zero: 0,
-        dilations: [1; DILATIONS],
+        dilations: [0; DILATIONS],
         masks: [[0; GROUPS]; DILATIONS],
         biases: [[[0; BIASES]; KERNELS]; DILATIONS],
     };
