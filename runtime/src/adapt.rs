@@ -209,10 +209,10 @@ fn err(e: keel_firmware::Error) -> anyhow::Error {
     anyhow!("{e}")
 }
 
-/// The model's class names (from its provenance), to match a dataset's.
-pub fn class_names(model: &Model) -> Vec<String> {
+/// The names under `key` (`classes`, `columns`) in a `.kq8`'s provenance; empty when absent.
+pub fn provenance_names(model: &Model, key: &str) -> Vec<String> {
     let meta: serde_json::Value = serde_json::from_slice(model.meta()).unwrap_or_default();
-    meta["classes"]
+    meta[key]
         .as_array()
         .map(|v| {
             v.iter()

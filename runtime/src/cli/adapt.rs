@@ -1,7 +1,9 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use keel_firmware::Model;
-use keel_runtime::adapt::{class_names, export_set as draw_set, remap_labels, simulate, Windows};
+use keel_runtime::adapt::{
+    export_set as draw_set, provenance_names, remap_labels, simulate, Windows,
+};
 use keel_runtime::output::Destination;
 use std::path::PathBuf;
 
@@ -50,7 +52,7 @@ pub fn run(a: AdaptArgs) -> Result<()> {
         );
     };
     // The data's classes by name onto the model's (a model without names: by index).
-    let names = class_names(&m);
+    let names = provenance_names(&m, "classes");
     let labels: Vec<usize> = if names.is_empty() {
         test.labels.clone()
     } else {

@@ -1,6 +1,7 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use keel_firmware::{stream, Model};
+use keel_runtime::adapt::provenance_names;
 use keel_runtime::output::Destination;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -24,18 +25,10 @@ pub fn run(a: DecodeArgs) -> Result<()> {
     let m = Model::parse(&bytes).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
     let capture = std::fs::read(&a.capture)
         .map_err(|e| anyhow!("cannot read capture {}: {e}", a.capture.display()))?;
-    let provenance: serde_json::Value = serde_json::from_slice(m.meta()).unwrap_or_default();
-    let names = |key: &str| -> Vec<String> {
-        provenance[key]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (classes, mut columns) = (names("classes"), names("columns"));
+    let (classes, mut columns) = (
+        provenance_names(&m, "classes"),
+        provenance_names(&m, "columns"),
+    );
     let (outputs, length) = (m.header.outputs(), m.header.length.max(1) as usize);
     if columns.len() != outputs {
         columns = (0..outputs).map(|i| format!("v{i}")).collect();
