@@ -95,6 +95,70 @@ fn the_head_learns_two_frequencies_from_three_windows_each() {
     assert!(right >= 57, "{right} of 60");
 }
 
+/// A sine of `class` buried in noise (a user's recording: few and rough).
+fn noisy(class: usize, phase: usize) -> [i8; 32] {
+    let mut w = sine(class, phase);
+    for (i, v) in w.iter_mut().enumerate() {
+        // A murmur3 finaliser of (window, step): independent noise per value.
+        let mut h = ((phase * 2 + class) * 32 + i) as u32;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^= h >> 16;
+        let noise = (h >> 24) as i32 - 128;
+        *v = (*v as i32 * 2 / 3 + noise * 2 / 3).clamp(-127, 127) as i8;
+    }
+    w
+}
+
+/// The generated windows' weight chosen, and how many of 200 fresh noisy windows the head gets
+/// right at that weight and at weight 0 (real windows only in the means), trained on 3 noisy real
+/// windows per class plus 10 clean generated ones a class, of `swap`ped classes (a generator that
+/// lies) or not.
+fn with_generated(swap: bool) -> (f32, usize, usize) {
+    let mut l = Learner::<4>::new(toy_features(1), 2).unwrap();
+    let real: Vec<(u16, [i8; 32])> = (0..3)
+        .flat_map(|p| (0..2u16).map(move |c| (c, noisy(c as usize, p))))
+        .collect();
+    for (c, w) in &real {
+        l.add(*c, w).unwrap();
+    }
+    for p in 50..60 {
+        for c in 0..2u16 {
+            let shown = if swap { 1 - c } else { c };
+            l.add_generated(c, &sine(shown as usize, p)).unwrap();
+        }
+    }
+    l.train().unwrap();
+    let right = |l: &mut Learner<4>| {
+        (10..110)
+            .flat_map(|p| (0..2u16).map(move |c| (c, p)))
+            .filter(|&(c, p)| l.predict(&noisy(c as usize, p)).unwrap() == c)
+            .count()
+    };
+    let weight = l
+        .choose_weight(real.iter().map(|(c, w)| (*c, &w[..])), &mut |_| {})
+        .unwrap();
+    assert_eq!(l.weight(), weight);
+    let chosen = right(&mut l);
+    l.set_weight(0.0);
+    (weight, chosen, right(&mut l))
+}
+
+#[test]
+fn leave_one_out_gives_lying_generated_windows_no_weight_and_honest_ones_some() {
+    let (weight, chosen, real_only) = with_generated(true);
+    assert_eq!(weight, 0.0, "swapped classes must not move the means");
+    assert_eq!(chosen, real_only);
+    let (weight, chosen, real_only) = with_generated(false);
+    assert!(weight > 0.0, "honest windows are weighed in");
+    assert!(
+        chosen > real_only + 10,
+        "{chosen} of 200 with them, {real_only} without"
+    );
+}
+
 #[test]
 fn learner_misuse_is_an_error() {
     assert!(matches!(
@@ -103,6 +167,15 @@ fn learner_misuse_is_an_error() {
     ));
     let mut l = Learner::<4>::new(toy_features(0), 2).unwrap();
     assert_eq!(l.predict(&sine(0, 0)), Err(Error::NotTrained));
+    let none: [(u16, &[i8]); 0] = [];
+    assert_eq!(
+        l.choose_weight(none.into_iter(), &mut |_| {}),
+        Err(Error::NotTrained)
+    );
+    assert!(matches!(
+        l.add_generated(5, &sine(0, 0)),
+        Err(Error::BadClass { .. })
+    ));
     assert_eq!(
         l.add(2, &sine(0, 0)),
         Err(Error::BadClass {

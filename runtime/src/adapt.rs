@@ -45,6 +45,9 @@ pub struct Row {
     /// With generated − real only, over the same draws.
     pub gain: Paired,
     pub per_draw: [Vec<f64>; 2],
+    /// The weight of a generated window in its class mean, chosen per draw by leave-one-out
+    /// on the k real windows (`Learner::choose_weight`).
+    pub weights: Vec<f32>,
 }
 
 /// Runs the simulation for every k (`draws` each).
@@ -92,6 +95,7 @@ pub fn simulate(
     let mut rows = Vec::new();
     for &k in ks {
         let mut acc = [Vec::new(), Vec::new()];
+        let mut weights = Vec::new();
         let mut tested = 0;
         for d in 0..draws {
             let set = draw_set(data, &quantized, classes, len, k, d, generated, seed)?;
@@ -110,6 +114,7 @@ pub fn simulate(
                 .map_err(err)?;
                 acc[arm].push(right as f64 / set.tests as f64);
             }
+            weights.push(learner.weight());
         }
         rows.push(Row {
             k,
@@ -118,6 +123,7 @@ pub fn simulate(
             with_generated: MeanStd::of(&acc[1]),
             gain: paired(&acc[1], &acc[0]),
             per_draw: acc,
+            weights,
         });
     }
     Ok(Adaptation {

@@ -26,15 +26,26 @@ use crate::{Augmenter, Error};
 /// divide by zero (PPV features lie in 0..=1).
 const VARIANCE_FLOOR: f32 = 1e-4;
 
-/// A nearest-class-mean classifier over [`Features`] for up to `K` classes.
+/// The weights a generated window may take in its class mean (a real one weighs 1), among which
+/// [`Learner::choose_weight`] picks by leave-one-out on the real windows. 0: generated windows
+/// only sharpen the variances; 1: they count as much as real ones.
+pub const GENERATED_WEIGHTS: [f32; 5] = [0.0, 0.1, 0.25, 0.5, 1.0];
+
+/// A nearest-class-mean classifier over [`Features`] for up to `K` classes, whose class means
+/// mix the user's real windows with generated ones at a weight chosen on the real windows.
 pub struct Learner<const K: usize> {
     features: Features,
-    /// Per class: the sum of its feature vectors; after training, their mean.
-    sums: [[f32; FEATURES]; K],
+    /// Per class: the sum of its real windows' features; after training, their mean.
+    real: [[f32; FEATURES]; K],
+    /// Per class: the sum of its generated windows' features; after training, their mean.
+    generated: [[f32; FEATURES]; K],
     /// The sum of squared features over every window; after training, the inverse pooled
-    /// within-class variance.
+    /// within-group variance (real and generated windows of a class are separate groups).
     squares: [f32; FEATURES],
     counts: [u32; K],
+    generated_counts: [u32; K],
+    /// The weight of a generated window in its class mean.
+    weight: f32,
     classes: usize,
     trained: bool,
     scratch: [f32; FEATURES],
@@ -53,9 +64,12 @@ impl<const K: usize> Learner<K> {
     pub const fn empty() -> Self {
         Self {
             features: Features::EMPTY,
-            sums: [[0.0; FEATURES]; K],
+            real: [[0.0; FEATURES]; K],
+            generated: [[0.0; FEATURES]; K],
             squares: [0.0; FEATURES],
             counts: [0; K],
+            generated_counts: [0; K],
+            weight: 0.0,
             classes: 0,
             trained: false,
             scratch: [0.0; FEATURES],
@@ -78,30 +92,49 @@ impl<const K: usize> Learner<K> {
 
     /// Forgets every window (and the trained head).
     pub fn reset(&mut self) {
-        self.sums.iter_mut().for_each(|s| s.fill(0.0));
+        self.real.iter_mut().for_each(|s| s.fill(0.0));
+        self.generated.iter_mut().for_each(|s| s.fill(0.0));
         self.squares.fill(0.0);
         self.counts.fill(0);
+        self.generated_counts.fill(0);
+        self.weight = 0.0;
         self.trained = false;
     }
 
-    /// Adds one labelled window (int8, the generator's scale) to the statistics. After
+    /// Adds one of the user's labelled windows (int8, the generator's scale). After
     /// [`Learner::train`], call [`Learner::reset`] before adding again.
     pub fn add(&mut self, class: u16, window: &[i8]) -> Result<(), Error> {
+        self.accumulate(class, window, false)
+    }
+
+    /// Adds one generated window of `class`.
+    pub fn add_generated(&mut self, class: u16, window: &[i8]) -> Result<(), Error> {
+        self.accumulate(class, window, true)
+    }
+
+    fn accumulate(&mut self, class: u16, window: &[i8], generated: bool) -> Result<(), Error> {
         self.check_class(class)?;
         if self.trained {
             return Err(Error::Trained);
         }
         self.features.transform(window, &mut self.scratch)?;
-        let sums = &mut self.sums[class as usize];
+        let c = class as usize;
+        let (sums, count) = if generated {
+            (&mut self.generated[c], &mut self.generated_counts[c])
+        } else {
+            (&mut self.real[c], &mut self.counts[c])
+        };
         for ((s, q), &x) in sums.iter_mut().zip(&mut self.squares).zip(&self.scratch) {
             *s += x;
             *q += x * x;
         }
-        self.counts[class as usize] += 1;
+        *count += 1;
         Ok(())
     }
 
-    /// Turns the sums into class means and inverse pooled variances. Every class needs a window.
+    /// Turns the sums into means and inverse pooled variances. Every class needs a real window.
+    /// Generated windows weigh [`GENERATED_WEIGHTS`]' largest in the class means until
+    /// [`Learner::choose_weight`] or [`Learner::set_weight`] says otherwise.
     pub fn train(&mut self) -> Result<(), Error> {
         if self.trained {
             return Ok(());
@@ -109,14 +142,29 @@ impl<const K: usize> Learner<K> {
         if let Some(c) = (0..self.classes).find(|&c| self.counts[c] == 0) {
             return Err(Error::NoWindows { class: c as u16 });
         }
-        let n: u32 = self.counts[..self.classes].iter().sum();
-        // Pooled within-class variance: (Σ x² − Σ_c n_c · mean_c²) / (n − classes).
-        let dof = (n as usize).saturating_sub(self.classes).max(1) as f32;
+        let (mut n, mut groups) = (0usize, 0usize);
         for c in 0..self.classes {
-            let count = self.counts[c] as f32;
-            for (s, q) in self.sums[c].iter_mut().zip(&mut self.squares) {
-                *s /= count;
-                *q -= count * *s * *s;
+            for count in [self.counts[c], self.generated_counts[c]] {
+                n += count as usize;
+                groups += usize::from(count > 0);
+            }
+        }
+        // Pooled within-group variance: (Σ x² − Σ_groups n_g · mean_g²) / (n − groups).
+        let dof = n.saturating_sub(groups).max(1) as f32;
+        for c in 0..self.classes {
+            let counts = [self.counts[c], self.generated_counts[c]];
+            for (sums, count) in [&mut self.real[c], &mut self.generated[c]]
+                .into_iter()
+                .zip(counts)
+            {
+                if count == 0 {
+                    continue;
+                }
+                let count = count as f32;
+                for (s, q) in sums.iter_mut().zip(&mut self.squares) {
+                    *s /= count;
+                    *q -= count * *s * *s;
+                }
             }
         }
         for q in &mut self.squares {
@@ -128,8 +176,71 @@ impl<const K: usize> Learner<K> {
                     VARIANCE_FLOOR
                 };
         }
+        self.weight = GENERATED_WEIGHTS[GENERATED_WEIGHTS.len() - 1];
         self.trained = true;
         Ok(())
+    }
+
+    /// Sets the weight of a generated window in its class mean (a real one weighs 1).
+    pub fn set_weight(&mut self, weight: f32) {
+        self.weight = weight;
+    }
+
+    /// The weight of a generated window in its class mean.
+    pub fn weight(&self) -> f32 {
+        self.weight
+    }
+
+    /// Picks the generated windows' weight among [`GENERATED_WEIGHTS`] by leave-one-out on the
+    /// user's real windows (`windows`: the ones added with [`Learner::add`]): each is classified
+    /// by the head trained without it, at every weight; the most right wins, ties going to the
+    /// larger summed margin. A class with a single real window cannot leave it out: it is
+    /// skipped. Returns the weight chosen (and sets it).
+    pub fn choose_weight<'w>(
+        &mut self,
+        windows: impl Iterator<Item = (u16, &'w [i8])>,
+        mark: &mut dyn FnMut(Phase),
+    ) -> Result<f32, Error> {
+        if !self.trained {
+            return Err(Error::NotTrained);
+        }
+        let mut right = [0u32; GENERATED_WEIGHTS.len()];
+        let mut margin = [0.0f32; GENERATED_WEIGHTS.len()];
+        for (class, window) in windows {
+            self.check_class(class)?;
+            let own = class as usize;
+            if self.counts[own] < 2 {
+                continue;
+            }
+            mark(Phase::Extract);
+            self.features.transform(window, &mut self.scratch)?;
+            mark(Phase::Train);
+            for (w, &weight) in GENERATED_WEIGHTS.iter().enumerate() {
+                let (mut truth, mut other) = (f32::INFINITY, f32::INFINITY);
+                for c in 0..self.classes {
+                    let d = if c == own {
+                        self.distance_without(c, weight)
+                    } else {
+                        self.distance(c, weight)
+                    };
+                    if c == own {
+                        truth = d;
+                    } else if d < other {
+                        other = d;
+                    }
+                }
+                right[w] += u32::from(truth < other);
+                margin[w] += (other - truth) / (other + truth);
+            }
+        }
+        let mut best = GENERATED_WEIGHTS.len() - 1;
+        for w in (0..GENERATED_WEIGHTS.len()).rev() {
+            if (right[w], margin[w]) > (right[best], margin[best]) {
+                best = w;
+            }
+        }
+        self.weight = GENERATED_WEIGHTS[best];
+        Ok(self.weight)
     }
 
     /// The class whose mean is nearest to `window`'s features (variance-scaled distance).
@@ -140,16 +251,50 @@ impl<const K: usize> Learner<K> {
         self.features.transform(window, &mut self.scratch)?;
         let mut best = (f32::INFINITY, 0);
         for c in 0..self.classes {
-            let mut d = 0.0f32;
-            for ((&x, &m), &w) in self.scratch.iter().zip(&self.sums[c]).zip(&self.squares) {
-                let e = x - m;
-                d += e * e * w;
-            }
+            let d = self.distance(c, self.weight);
             if d < best.0 {
                 best = (d, c);
             }
         }
         Ok(best.1 as u16)
+    }
+
+    /// The scaled squared distance from the features in `scratch` to class `c`'s mean at `weight`.
+    fn distance(&self, c: usize, weight: f32) -> f32 {
+        let (n, g) = (
+            self.counts[c] as f32,
+            self.generated_counts[c] as f32 * weight,
+        );
+        let (a, b) = (n / (n + g), g / (n + g));
+        self.scaled_distance(c, a, b, 0.0)
+    }
+
+    /// As [`Learner::distance`], with the features in `scratch` left out of class `c`'s real mean
+    /// (they are one of its real windows).
+    fn distance_without(&self, c: usize, weight: f32) -> f32 {
+        let (n, g) = (
+            self.counts[c] as f32,
+            self.generated_counts[c] as f32 * weight,
+        );
+        let total = n - 1.0 + g;
+        // mean = (n · real − x + g · generated) / (n − 1 + g)
+        self.scaled_distance(c, n / total, g / total, 1.0 / total)
+    }
+
+    /// Σ_f (x_f − m_f)² / var_f with m = a · real + b · generated − drop · x.
+    fn scaled_distance(&self, c: usize, a: f32, b: f32, drop: f32) -> f32 {
+        let mut d = 0.0f32;
+        for (((&x, &r), &g), &w) in self
+            .scratch
+            .iter()
+            .zip(&self.real[c])
+            .zip(&self.generated[c])
+            .zip(&self.squares)
+        {
+            let e = x - (a * r + b * g - drop * x);
+            d += e * e * w;
+        }
+        d
     }
 
     /// Windows added per class.
@@ -203,11 +348,14 @@ pub fn adapt<const K: usize>(
             mark(Phase::Generate);
             aug.window_i8(class, first.wrapping_add(i), scratch)?;
             mark(Phase::Extract);
-            learner.add(class, scratch)?;
+            learner.add_generated(class, scratch)?;
         }
     }
     mark(Phase::Train);
     learner.train()?;
+    if generated > 0 {
+        learner.choose_weight((0..set.labelled).map(|i| set.labelled(i)), mark)?;
+    }
     let mut right = 0;
     for i in 0..set.tests {
         mark(Phase::Predict);

@@ -69,10 +69,12 @@ pub fn run(a: AdaptArgs) -> Result<()> {
         "{}: {} draws, {} generated windows per class, seed {}",
         a.data, r.draws, r.generated_per_class, r.seed
     );
-    println!("k    real only        + generated      gain (Wilcoxon p; wins/ties/losses)");
+    println!(
+        "k    real only        + generated      gain (Wilcoxon p; wins/ties/losses)  generated weight (median)"
+    );
     for row in &r.rows {
         println!(
-            "{:<4} {:>5.1} % ± {:<5.1}  {:>5.1} % ± {:<5.1}  {:+.1} (p {:.3}; {}/{}/{})",
+            "{:<4} {:>5.1} % ± {:<5.1}  {:>5.1} % ± {:<5.1}  {:+.1} (p {:.3}; {}/{}/{})      {}",
             row.k,
             100.0 * row.real_only.mean,
             100.0 * row.real_only.std,
@@ -82,7 +84,8 @@ pub fn run(a: AdaptArgs) -> Result<()> {
             row.gain.p_value,
             row.gain.wins,
             row.gain.ties,
-            row.gain.losses
+            row.gain.losses,
+            median(&row.weights)
         );
     }
     if let Some(path) = &a.export_set {
@@ -106,4 +109,10 @@ pub fn run(a: AdaptArgs) -> Result<()> {
         out.finish()?;
     }
     Ok(())
+}
+
+fn median(v: &[f32]) -> f32 {
+    let mut v = v.to_vec();
+    v.sort_by(f32::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

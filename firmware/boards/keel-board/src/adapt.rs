@@ -9,8 +9,8 @@ use keel_firmware::learn::{adapt, AdaptSet, Learner, Phase};
 use keel_firmware::{Arena, Augmenter, Kernel, Model};
 
 /// The most classes the board's learner holds (its statistics are a static of
-/// `(CLASSES + 2) × 672` f32).
-const CLASSES: usize = 8;
+/// `(2 × CLASSES + 2) × 672` f32: 6 classes keep the board under 64 KB of RAM).
+const CLASSES: usize = 6;
 /// The longest window (a scratch buffer in RAM).
 const WINDOW: usize = 1024;
 
