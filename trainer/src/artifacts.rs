@@ -65,6 +65,21 @@ pub struct Summary {
     /// What the watchdog saw and did (absent when it was off).
     #[serde(default)]
     pub watch: Option<WatchSummary>,
+    /// The quality measure that decides when training stops (`train.steps = "auto"`) or when the
+    /// `plateau` schedule cuts the learning rates, and what it decided.
+    #[serde(default)]
+    pub convergence: Option<ConvergenceSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConvergenceSummary {
+    /// What was measured (lower is better).
+    pub measure: String,
+    pub best: Option<f64>,
+    pub best_step: usize,
+    pub lr_cuts: usize,
+    /// Why training ended: converged, the cap, or the fixed count.
+    pub stopped: String,
 }
 
 impl Summary {
@@ -96,12 +111,15 @@ pub struct Row {
     pub step: usize,
     pub stats: StepStats,
     pub metrics: Option<ModeMetrics>,
+    /// The run's quality measure at an evaluation (lower is better; see `run::converge`).
+    #[serde(default)]
+    pub quality: Option<f64>,
 }
 
 /// `metrics.csv`: a header and one line per row.
 pub fn metrics_csv(rows: &[Row]) -> String {
     let mut csv = String::from(
-        "step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g,lr_g,lr_d,instance_noise,augment_p,d_acc,modes,modes_strict,hq_pct,reverse_kl\n",
+        "step,loss_d,loss_g,d_real,d_fake,penalty,grad_norm_d,grad_norm_g,lr_g,lr_d,instance_noise,augment_p,d_acc,modes,modes_strict,hq_pct,reverse_kl,quality\n",
     );
     for r in rows {
         csv.push_str(&r.csv_line());
@@ -139,6 +157,10 @@ impl Row {
             )
             .expect("writing to a String"),
             None => row.push_str(",,,,"),
+        }
+        match self.quality {
+            Some(q) => write!(row, ",{q:.6e}").expect("writing to a String"),
+            None => row.push(','),
         }
         row.push('\n');
         row

@@ -5,6 +5,7 @@
 
 use crate::artifacts::Row;
 use crate::config::TrainConfig;
+use crate::converge::Convergence;
 use crate::data::Dataset;
 use crate::eval::ModeMetrics;
 use crate::rundir::{self, RunDirWriter};
@@ -41,6 +42,9 @@ pub(crate) struct RunState {
     pub(crate) history: Vec<Row>,
     pub(crate) latest: Option<ModeMetrics>,
     pub(crate) last: StepStats,
+    /// When to stop (`train.steps = "auto"`) and the plateau schedule's state.
+    #[serde(default)]
+    pub(crate) convergence: Convergence,
 }
 
 /// Files of a checkpoint (`RUN/checkpoint/resume/`).

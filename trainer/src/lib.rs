@@ -3,6 +3,7 @@
 pub mod artifacts;
 pub mod checkpoint;
 pub mod config;
+pub mod converge;
 /// The data readers live in their own crate (no burn: fuzzing them builds in seconds).
 pub use keel_data as data;
 pub mod eval;

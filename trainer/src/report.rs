@@ -5,6 +5,7 @@ use crate::artifacts::{load_generator, GeneratorMeta, Summary};
 use crate::config::TrainConfig;
 use crate::data::{self, read_test_file, Dataset, Split};
 use crate::eval::classifier::Fit;
+use crate::eval::frechet::FrechetProbe;
 use crate::eval::gain::{self, gain, k_name, Gain, GainOptions, Judge};
 use crate::eval::series::{scores, synthetic, MeanStd, RealData, Scores};
 use crate::eval::series_plot::{projection, series_grid, spectra};
@@ -41,6 +42,9 @@ pub struct EvalJson {
     pub real_train: usize,
     pub real_test: usize,
     pub scores: Scores,
+    /// The diagonal Fréchet distance to the training windows in MiniRocket features (what
+    /// `train.steps = "auto"` watches; needs no test data).
+    pub frechet: Option<f64>,
     pub gain: Option<Gain>,
     pub seconds: f64,
     /// The watchdog's verdict on the training run and its events, one line each.
@@ -93,6 +97,8 @@ pub fn evaluate(
     };
     progress("scores: TSTR/TRTR, discriminative, predictive");
     let s = scores(g, &real, norm, opts.per_class, opts.repeats, opts.fit);
+    let probe = FrechetProbe::fit(&inputs.train.points, *shape, meta.seed);
+    let frechet = probe.generator_distance(g, norm, meta.seed, &Device::flex());
     let gain = match (&opts.gain, meta.classes.is_empty()) {
         (Some(o), false) => Some(gain(cfg, &real, g, o, progress)?),
         _ => None,
@@ -106,6 +112,7 @@ pub fn evaluate(
         real_train: inputs.train.len(),
         real_test: inputs.test.points.len() / (shape[0] * shape[1]),
         scores: s,
+        frechet: Some(frechet),
         gain,
         seconds: start.elapsed().as_secs_f64(),
         // A report does not fail for want of a readable summary.
@@ -310,6 +317,13 @@ pub fn markdown(r: &EvalJson) -> String {
         s.discriminative.mean, s.discriminative.std, s.discriminative.n
     )
     .unwrap();
+    if let Some(f) = r.frechet {
+        writeln!(
+            m,
+            "| Fréchet distance to the training windows, MiniRocket features, diagonal (lower is better; what `train.steps = \"auto\"` watches) | {f:.3} |"
+        )
+        .unwrap();
+    }
     writeln!(
         m,
         "| predictive score, synthetic → real (MAE) | {:.4} ± {:.4} |",

@@ -356,3 +356,64 @@ fn exits_1_saying(o: &std::process::Output, needles: &[&str]) {
         assert!(err.contains(n), "stderr lacks `{n}`:\n{err}");
     }
 }
+
+/// ring8 trained until converged (`--steps auto`), evaluated and checkpointed every 100 steps.
+fn auto_args(out: &Path) -> Vec<String> {
+    [
+        "train",
+        "--data",
+        "ring8",
+        "--steps",
+        "auto",
+        "--set",
+        "train.max_steps=8000",
+        "--set",
+        "train.eval_every=100",
+        "--set",
+        "train.eval_samples=500",
+        "--set",
+        "train.patience=0.3",
+        "--set",
+        "train.checkpoint_every=100",
+        "--quiet",
+        "--no-quantize",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out.display().to_string()])
+    .collect()
+}
+
+#[test]
+fn an_auto_run_killed_and_resumed_stops_where_the_uninterrupted_one_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = tmp.path().join("reference");
+    let o = keel_with(&auto_args(&reference));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("killed");
+    let mut c = spawn(&auto_args(&out));
+    assert!(checkpoints_later(&mut c, &out, 5), "no fifth checkpoint");
+    kill9(c);
+    let mut c = spawn(&resume_args(&out));
+    assert!(
+        checkpoints_later(&mut c, &out, 12),
+        "the resumed run ended early"
+    );
+    kill9(c);
+    let o = keel_with(&resume_args(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    same_files(&reference, &out);
+    let convergence = |d: &Path| {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        (s["steps"].clone(), s["convergence"].clone())
+    };
+    let (steps, c) = convergence(&reference);
+    assert!(
+        c["stopped"].as_str().unwrap().starts_with("converged"),
+        "{c}"
+    );
+    assert_eq!((steps, c), convergence(&out));
+}

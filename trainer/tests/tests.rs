@@ -4,10 +4,12 @@
 mod common;
 
 mod cli;
+mod converge;
 mod data_and_metrics;
 mod hostile_inputs;
 mod resume;
 mod series;
+mod slurm;
 mod sweep;
 mod toolkit;
 mod watchdog;

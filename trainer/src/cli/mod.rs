@@ -6,6 +6,7 @@ mod eval;
 mod export;
 mod jobs;
 mod sample;
+mod slurm;
 mod sweep;
 mod train;
 

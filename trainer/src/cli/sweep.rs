@@ -51,6 +51,22 @@ struct RunArgs {
     /// $SLURM_ARRAY_TASK_ID, Kubernetes' $JOB_COMPLETION_INDEX). Join slices with `keel sweep merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Submit the sweep to Slurm instead of running it here: a job array of N tasks (one shard
+    /// each, `--jobs` CPUs each) and a merge job that runs once every task has succeeded. Needs
+    /// `sbatch` on PATH; the scripts are written to --out first.
+    #[arg(long, value_name = "N", conflicts_with = "shard")]
+    slurm: Option<usize>,
+    /// An `sbatch` option for both jobs (repeatable), e.g. `--slurm-option=--partition=cpu`.
+    #[arg(
+        long = "slurm-option",
+        value_name = "OPT",
+        allow_hyphen_values = true,
+        requires = "slurm"
+    )]
+    slurm_options: Vec<String>,
+    /// With --slurm: wait until the merge job has finished (`sbatch --wait`).
+    #[arg(long, requires = "slurm")]
+    wait: bool,
     /// Trainings at once on this machine.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -123,6 +139,18 @@ fn sweep(a: RunArgs) -> Result<()> {
         recipe_lr.insert(r.clone(), (c.optim.lr_g, c.optim.lr_d));
     }
     let all = expand(&a.recipes, &a.data, &a.grid, a.seeds);
+    if let Some(tasks) = a.slurm {
+        check_grid(&a, &all, &recipe_lr)?;
+        return super::slurm::submit(&super::slurm::Submission {
+            exe: std::env::current_exe()?,
+            args: shard_args(&a)?,
+            out: a.out.clone(),
+            tasks,
+            cpus: a.jobs,
+            options: a.slurm_options.clone(),
+            wait: a.wait,
+        });
+    }
     let shard = a.shard.unwrap_or(Shard { index: 0, count: 1 });
     let jobs = shard.take(all.clone());
     check_grid(&a, &jobs, &recipe_lr)?;
@@ -190,6 +218,40 @@ fn sweep(a: RunArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The arguments of one shard of this sweep (`--shard` follows), `--out` made absolute.
+fn shard_args(a: &RunArgs) -> Result<Vec<String>> {
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let out = a.out.canonicalize()?;
+    let mut v: Vec<String> = vec![
+        "sweep".into(),
+        "--recipes".into(),
+        a.recipes.join(","),
+        "--data".into(),
+        a.data.join(","),
+        "--seeds".into(),
+        a.seeds.to_string(),
+        "--jobs".into(),
+        a.jobs.to_string(),
+        "--min-hq".into(),
+        a.min_hq.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    for g in &a.grid {
+        v.push("--grid".into());
+        v.push(format!("{}={}", g.key, g.values.join(",")));
+    }
+    for s in &a.set {
+        v.push("--set".into());
+        v.push(s.clone());
+    }
+    if a.resume {
+        v.push("--resume".into());
+    }
+    Ok(v)
 }
 
 fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {

@@ -27,9 +27,10 @@ pub struct TrainArgs {
     /// file: a labelled-series CSV (`split,label,c0_t0,…`), a UEA `.ts` file, or a plain N×D CSV.
     #[arg(long, default_value = "basicmotions")]
     data: String,
-    /// Generator steps (overrides train.steps).
+    /// Generator steps, or `auto`: until the quality measure stops improving, at most
+    /// train.max_steps (overrides train.steps).
     #[arg(long)]
-    steps: Option<usize>,
+    steps: Option<String>,
     /// Seed of every random draw in the run (overrides train.seed).
     #[arg(long)]
     seed: Option<u64>,
@@ -88,7 +89,7 @@ fn config(a: &TrainArgs, series: bool) -> Result<TrainConfig> {
     if let Some(f) = &a.config {
         b = b.file(f)?;
     }
-    if let Some(s) = a.steps {
+    if let Some(s) = &a.steps {
         b = b.set(&format!("train.steps={s}"))?;
     }
     if let Some(s) = a.seed {
@@ -166,6 +167,9 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
         );
     }
     println!("\nrun directory: {}", dir.display());
+    if let Some(c) = &summary.convergence {
+        println!("stopped: {}", c.stopped);
+    }
     if let Some(w) = &summary.watch {
         println!(
             "  watchdog: {} ({} events, {} rollbacks; {})",

@@ -150,7 +150,10 @@ fn merge_checked(
                     }
                     (_, v) => v,
                 };
-                if std::mem::discriminant(kv) != std::mem::discriminant(&v) {
+                // `train.steps` is a number or the word "auto".
+                let either = path == "train.steps"
+                    && matches!(v, toml::Value::Integer(_) | toml::Value::String(_));
+                if !either && std::mem::discriminant(kv) != std::mem::discriminant(&v) {
                     bail!("{origin}: `{path}` expects a {}, got `{v}`", kv.type_str());
                 }
                 dst.insert(k, v);

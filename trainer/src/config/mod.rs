@@ -22,7 +22,7 @@ pub use optim::{OptimConfig, OptimizerKind, Schedule};
 pub use penalty::{GpSide, PenaltyConfig};
 pub use recipes::{recipe, Recipe, DEFAULT_RECIPE, RECIPES, SERIES_OVERLAYS};
 pub use regularize::RegularizeConfig;
-pub use train_loop::TrainLoopConfig;
+pub use train_loop::{Steps, TrainLoopConfig};
 pub use watch::{WatchConfig, WatchPolicy};
 
 use anyhow::{bail, Result};
@@ -54,6 +54,12 @@ impl TrainConfig {
         self.loss.validate()?;
         self.penalty.validate()?;
         self.regularize.validate()?;
+        if self.train.steps.is_auto() && self.optim.schedule.needs_length() {
+            bail!(
+                "`optim.schedule = {:?}` decays over the run's length, which `train.steps = \"auto\"` does not know: use `plateau` (or `constant`), or a number of steps",
+                self.optim.schedule
+            );
+        }
         if self.model.d_minibatch_std && self.train.batch < 2 {
             bail!("`model.d_minibatch_std` needs `train.batch` ≥ 2");
         }

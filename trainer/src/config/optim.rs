@@ -23,6 +23,17 @@ pub enum Schedule {
     Cosine,
     /// lr·gamma^(step / step_every).
     Step,
+    /// Constant until the run's quality measure stops improving (no `train.min_delta` improvement
+    /// for `train.patience` steps × lr_g), then lr·gamma, at most `optim.plateau_cuts` times:
+    /// a schedule that does not need the run's length (`train.steps = "auto"`).
+    Plateau,
+}
+
+impl Schedule {
+    /// Whether the rate depends on the run's planned length.
+    pub fn needs_length(self) -> bool {
+        matches!(self, Schedule::Linear | Schedule::Cosine)
+    }
 }
 
 section! {
@@ -45,12 +56,17 @@ section! {
         pub final_lr_fraction: f64 = 0.1,
         pub step_every: usize = 1000,
         pub gamma: f64 = 0.5,
+        /// Learning-rate cuts of the `plateau` schedule before an `auto` run may stop.
+        pub plateau_cuts: usize = 2,
     }
 }
 
 impl OptimConfig {
     pub fn validate(&self) -> Result<()> {
         at_least_one(&fields!(self, "optim": step_every))?;
+        if !(self.gamma > 0.0 && self.gamma <= 1.0) {
+            bail!("`optim.gamma` must be in (0, 1], got {}", self.gamma);
+        }
         for (k, v) in fields!(self, "optim": lr_g, lr_d) {
             if !(v > 0.0 && v.is_finite()) {
                 bail!("`{k}` must be a positive number, got {v}");

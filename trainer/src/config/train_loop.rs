@@ -1,12 +1,57 @@
-//! `[train]`: steps, batches, EMA, seed, logging and checkpoints.
+//! `[train]`: steps (a number, or `"auto"`: until the run's quality stops improving), batches,
+//! EMA, seed, logging and checkpoints.
 
 use super::section::{at_least_one, at_most, fields, section};
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// How long a run trains: a fixed count of generator steps, or until its quality measure has not
+/// improved by `train.min_delta` for `train.patience` (after the plateau schedule's last cut),
+/// capped at `train.max_steps`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Steps {
+    Fixed(usize),
+    Auto(AutoWord),
+}
+
+/// The word `auto` (a unit variant of its own, so TOML and `--set` read a bare string).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutoWord {
+    Auto,
+}
+
+impl Steps {
+    pub const AUTO: Steps = Steps::Auto(AutoWord::Auto);
+
+    pub fn is_auto(self) -> bool {
+        matches!(self, Steps::Auto(_))
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Steps::Fixed(n) => write!(f, "{n}"),
+            Steps::Auto(_) => write!(f, "auto"),
+        }
+    }
+}
 
 section! {
     pub struct TrainLoopConfig {
-        /// Generator steps.
-        pub steps: usize = 5000,
+        /// Generator steps, or "auto" (stop when converged; at most `max_steps`).
+        pub steps: Steps = Steps::Fixed(5000),
+        /// The cap of an `auto` run.
+        pub max_steps: usize = 20_000,
+        /// How long without improvement makes a plateau (`auto` steps, `plateau` schedule), in
+        /// steps × the configured lr_g: 1.5 is 1,500 steps at lr_g 1e-3 and 15,000 at 1e-4 — Adam
+        /// moves a weight about lr per step, so a slower rate gets proportionally longer to show
+        /// progress. At least two evaluations either way.
+        pub patience: f64 = 1.5,
+        /// Relative improvement of the quality measure that counts (0.02: 2 % lower).
+        pub min_delta: f64 = 0.02,
         pub batch: usize = 256,
         /// Discriminator steps per generator step.
         pub n_critic: usize = 1,
@@ -25,14 +70,37 @@ section! {
 }
 
 impl TrainLoopConfig {
+    /// The most steps the run can take: its count, or an `auto` run's cap.
+    pub fn cap(&self) -> usize {
+        match self.steps {
+            Steps::Fixed(n) => n,
+            Steps::Auto(_) => self.max_steps,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         at_least_one(&fields!(self, "train":
-            batch, n_critic, log_every, eval_every, eval_samples, steps))?;
+            batch, n_critic, log_every, eval_every, eval_samples, max_steps))?;
+        if !(self.patience > 0.0 && self.patience.is_finite()) {
+            bail!(
+                "`train.patience` must be a positive number (steps × lr_g), got {}",
+                self.patience
+            );
+        }
+        if self.steps == Steps::Fixed(0) {
+            bail!("`train.steps` must be at least 1 (or \"auto\")");
+        }
         at_most(&fields!(self, "train": batch), 65_536)?;
         at_most(&fields!(self, "train": n_critic), 100)?;
         at_most(&fields!(self, "train": eval_samples), 1_000_000)?;
         if !(0.0..1.0).contains(&self.ema) {
             bail!("`train.ema` must be in [0, 1), got {}", self.ema);
+        }
+        if !(0.0..1.0).contains(&self.min_delta) {
+            bail!(
+                "`train.min_delta` must be in [0, 1), got {}",
+                self.min_delta
+            );
         }
         Ok(())
     }

@@ -731,7 +731,7 @@ fn train_gan(
     seed: u64,
 ) -> anyhow::Result<Generator> {
     let mut cfg = cfg.clone();
-    cfg.train.steps = steps;
+    cfg.train.steps = crate::config::Steps::Fixed(steps);
     cfg.train.seed = seed;
     cfg.train.ema_start = cfg.train.ema_start.min(steps / 4);
     let data = TrainData {

@@ -7,6 +7,7 @@ pub mod series_plot;
 pub use modes::{mode_metrics, ModeMetrics};
 pub mod classic;
 pub mod classifier;
+pub mod frechet;
 pub mod gain;
 pub mod minirocket;
 pub mod series;

@@ -69,6 +69,7 @@ pub(super) fn write(s: &Session) -> Result<Summary> {
         final_loss_d: s.last.loss_d,
         final_loss_g: s.last.loss_g,
         watch,
+        convergence: s.convergence_summary(),
     };
     write_atomic(
         &dir.path(rundir::SUMMARY),

@@ -46,6 +46,11 @@ impl Progress {
     }
 
     /// Prints the watchdog's events that are new since the last call.
+    /// A line above the bar (a learning-rate cut, why the run stopped).
+    pub(crate) fn note(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
     pub(crate) fn print_events(&mut self, w: &Watchdog) {
         for e in &w.events()[self.shown_events..] {
             self.bar.suspend(|| eprintln!("watchdog: {e}"));

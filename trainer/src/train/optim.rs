@@ -34,7 +34,8 @@ pub fn learning_rate(cfg: &OptimConfig, lr: f64, step: usize, total: usize) -> f
     let progress = step as f64 / total.max(1) as f64;
     let floor = lr * cfg.final_lr_fraction;
     match cfg.schedule {
-        Schedule::Constant => lr,
+        // Plateau cuts change the base rate itself (the run's current config), not the step's.
+        Schedule::Constant | Schedule::Plateau => lr,
         Schedule::Linear => lr + (floor - lr) * progress,
         Schedule::Cosine => {
             floor + (lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())

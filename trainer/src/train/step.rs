@@ -189,8 +189,8 @@ impl Trainer {
         let cfg = self.cfg.clone();
         let b = cfg.train.batch;
         let spike = self.faults.lr_multiplier(self.step);
-        let lr_g = spike * learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.steps);
-        let lr_d = spike * learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.steps);
+        let lr_g = spike * learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.cap());
+        let lr_d = spike * learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.cap());
         let sigma = self.instance_noise();
         let mut stats = StepStats {
             lr_g,
