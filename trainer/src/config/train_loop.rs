@@ -48,7 +48,7 @@ section! {
         /// How long without improvement makes a plateau (`auto` steps, `plateau` schedule), in
         /// steps × the configured lr_g: 1.5 is 1,500 steps at lr_g 1e-3 and 15,000 at 1e-4 — Adam
         /// moves a weight about lr per step, so a slower rate gets proportionally longer to show
-        /// progress. At least two evaluations either way.
+        /// progress. At least four evaluations either way.
         pub patience: f64 = 1.5,
         /// Relative improvement of the quality measure that counts (0.02: 2 % lower).
         pub min_delta: f64 = 0.02,
