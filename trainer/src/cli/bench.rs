@@ -1,11 +1,10 @@
-//! `keel bench modes` and `keel bench speed`.
+//! `keel bench modes` and `keel bench watch`; `keel bench speed` is in `speed.rs`.
 
 use anyhow::{bail, Context, Result};
 use keel_trainer::artifacts::Summary;
-use keel_trainer::config::{ConfigBuilder, LossKind};
+use keel_trainer::config::ConfigBuilder;
 use keel_trainer::train::{TrainData, Trainer};
-use keel_trainer::watch::median;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -15,7 +14,7 @@ pub enum BenchCommand {
     /// PacGAN's published rows beside ours.
     Modes(ModesArgs),
     /// Generator steps per second against the PyTorch peer (same architecture, batch, loss, threads).
-    Speed(SpeedArgs),
+    Speed(super::speed::SpeedArgs),
     /// The watchdog's cost: the same training with and without it, alternating, in one process.
     Watch(WatchArgs),
 }
@@ -57,29 +56,10 @@ pub struct ModesArgs {
     set: Vec<String>,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct SpeedArgs {
-    /// Generator steps per timed run.
-    #[arg(long, default_value_t = 1000)]
-    steps: usize,
-    /// Alternating rounds (ours, peer) per loss.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
-    /// Python interpreter with torch installed.
-    #[arg(long, default_value = ".venv/bin/python")]
-    python: PathBuf,
-    /// Threads for both sides (rayon for burn's flex backend, torch.set_num_threads for the peer).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// The PyTorch peer script.
-    #[arg(long, default_value = "trainer/bench/peer_gan.py")]
-    peer: PathBuf,
-}
-
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Modes(a) => modes(a),
-        BenchCommand::Speed(a) => speed(a),
+        BenchCommand::Speed(a) => super::speed::speed(a),
         BenchCommand::Watch(a) => watch(a),
     }
 }
@@ -229,120 +209,6 @@ fn keel_table(a: &ModesArgs) -> Result<String> {
         }
     }
     Ok(table)
-}
-
-/// Generator steps per second of ours, in process, on the peer's exact setup.
-fn ours_steps_per_s(loss: LossKind, steps: usize) -> Result<f64> {
-    let mut b = ConfigBuilder::new()
-        .set("model.g_width=128")?
-        .set("model.d_width=128")?
-        .set("model.g_depth=3")?
-        .set("model.d_depth=3")?
-        .set("model.latent=2")?
-        .set("train.batch=256")?
-        .set("optim.lr_g=1e-4")?
-        .set("optim.lr_d=1e-4")?
-        .set("optim.beta1=0.5")?
-        .set("optim.beta2=0.9")?;
-    b = match loss {
-        LossKind::Wasserstein => b
-            .set("loss.kind=wasserstein")?
-            .set("penalty.gp=10")?
-            .set("train.n_critic=5")?,
-        _ => b.set("loss.kind=non-saturating")?,
-    };
-    let cfg = b.set(&format!("train.steps={steps}"))?.build()?;
-    let data = keel_trainer::data::builtin("grid25", 0).expect("built-in");
-    let device = burn::tensor::Device::flex().autodiff();
-    let mut t = Trainer::new(cfg, TrainData::points(data.points, 2), device)?;
-    for _ in 0..20 {
-        t.step(); // warm-up
-    }
-    let start = Instant::now();
-    for _ in 0..steps {
-        t.step();
-    }
-    Ok(steps as f64 / start.elapsed().as_secs_f64())
-}
-
-fn peer_steps_per_s(a: &SpeedArgs, method: &str, tmp: &Path) -> Result<f64> {
-    let out = Command::new(&a.python)
-        .env("OMP_NUM_THREADS", a.threads.to_string())
-        .arg(&a.peer)
-        .args([
-            "--method",
-            method,
-            "--dataset",
-            "grid",
-            "--threads",
-            &a.threads.to_string(),
-        ])
-        .args([
-            "--steps",
-            &a.steps.to_string(),
-            "--eval-every",
-            &a.steps.to_string(),
-        ])
-        .arg("--out-dir")
-        .arg(tmp)
-        .output()
-        .with_context(|| format!("cannot run {}", a.python.display()))?;
-    if !out.status.success() {
-        bail!("peer failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value =
-        serde_json::from_str(line.lines().last().unwrap_or("")).context("peer printed no JSON")?;
-    v["g_steps_per_s"]
-        .as_f64()
-        .context("peer JSON lacks g_steps_per_s")
-}
-
-fn speed(a: SpeedArgs) -> Result<()> {
-    let has_torch = Command::new(&a.python)
-        .args(["-c", "import torch"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !has_torch {
-        bail!(
-            "the PyTorch peer needs a Python with torch at {}; create it with\n  python3 -m venv .venv && .venv/bin/pip install torch numpy\n(or pass --python PATH)",
-            a.python.display()
-        );
-    }
-    if !a.peer.exists() {
-        bail!(
-            "peer script {} not found (run from the repository root or pass --peer)",
-            a.peer.display()
-        );
-    }
-    // flex runs on rayon's global pool, created at the first tensor op: size it before any.
-    std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
-    let tmp = tempfile::tempdir()?;
-    println!("| loss | Keel steps/s (median) | PyTorch steps/s (median) | ratio |\n| --- | --- | --- | --- |");
-    let mut verdict = true;
-    for (name, loss, method) in [
-        ("NS-GAN", LossKind::NonSaturating, "nsgan"),
-        ("WGAN-GP, n_critic 5", LossKind::Wasserstein, "wgangp"),
-    ] {
-        let (mut ours, mut peer) = (Vec::new(), Vec::new());
-        for _ in 0..a.rounds {
-            ours.push(ours_steps_per_s(loss, a.steps)?);
-            peer.push(peer_steps_per_s(&a, method, tmp.path())?);
-        }
-        let (o, p) = (median(&ours), median(&peer));
-        verdict &= o / p >= 1.5;
-        println!("| {name} | {o:.1} | {p:.1} | {:.2}× |", o / p);
-    }
-    println!(
-        "\n{} steps per run, {} alternating rounds, {} thread(s) each, batch 256, 3×128 ReLU MLPs, z-dim 2, \
-Adam 1e-4 (0.5, 0.9); WGAN-GP λ 10. Verdict: {}",
-        a.steps,
-        a.rounds,
-        a.threads,
-        if verdict { "Keel ≥ 1.5× the peer on both" } else { "below the 1.5× target" }
-    );
-    Ok(())
 }
 
 /// Seconds per generator step, with the watchdog observing every step when `watched`, and the

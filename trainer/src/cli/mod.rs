@@ -7,6 +7,7 @@ mod export;
 mod jobs;
 mod sample;
 mod slurm;
+mod speed;
 mod sweep;
 mod train;
 
