@@ -268,20 +268,24 @@ fn peer_steps_per_s(case: Case, a: &SpeedArgs, dir: &Path) -> Result<f64> {
             .args(["--steps", &steps, "--threads", &a.threads.to_string()])
             .arg("--data")
             .arg(dir),
-        _ => cmd.arg(&a.peer).args([
-            "--method",
-            case.key(),
-            "--dataset",
-            "grid",
-            "--zdim",
-            "2",
-            "--threads",
-            &a.threads.to_string(),
-            "--steps",
-            &steps,
-            "--eval-every",
-            &steps,
-        ]),
+        _ => cmd
+            .arg(&a.peer)
+            .args([
+                "--method",
+                case.key(),
+                "--dataset",
+                "grid",
+                "--zdim",
+                "2",
+                "--threads",
+                &a.threads.to_string(),
+                "--steps",
+                &steps,
+                "--eval-every",
+                &steps,
+            ])
+            .arg("--out-dir")
+            .arg(dir),
     };
     let v = run_json(&mut cmd)?;
     v["g_steps_per_s"]

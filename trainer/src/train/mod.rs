@@ -4,6 +4,7 @@
 mod augment;
 mod clip;
 mod ema;
+mod fused_adam;
 pub mod inject;
 mod optim;
 mod sampling;
@@ -13,6 +14,7 @@ mod step;
 pub use augment::{warp_curve, Augmenter};
 pub use clip::{clip_global_norm, clip_if_set, clip_weights, global_norm, param_norm};
 pub use ema::Ema;
+pub use fused_adam::FusedAdam;
 pub use inject::{Fault, FaultKind, Faults};
 pub use optim::{build_optimizer, learning_rate};
 pub use sampling::{normal_tensor, one_hot, uniform_tensor, Batch, Batcher};

@@ -3,15 +3,15 @@
 
 use crate::config::{OptimConfig, OptimizerKind, Schedule};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{ModuleOptimizer, RmsPropConfig, SgdConfig};
 
 pub fn build_optimizer(cfg: &OptimConfig) -> ModuleOptimizer {
     match cfg.kind {
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_beta_1(cfg.beta1 as f32)
-            .with_beta_2(cfg.beta2 as f32)
-            .with_epsilon(cfg.epsilon as f32)
-            .init(),
+        OptimizerKind::Adam => ModuleOptimizer::from(super::FusedAdam {
+            beta_1: cfg.beta1 as f32,
+            beta_2: cfg.beta2 as f32,
+            epsilon: cfg.epsilon as f32,
+        }),
         OptimizerKind::Rmsprop => RmsPropConfig::new()
             .with_alpha(cfg.rms_alpha as f32)
             .with_momentum(cfg.momentum as f32)
