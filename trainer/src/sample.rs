@@ -8,6 +8,10 @@ use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
+/// Past a run's seed: the seed of the fixed latents its evaluations draw (mode metrics, the Fréchet
+/// measure), so every evaluation of a run looks at the same latents.
+pub const EVAL_SEED_OFFSET: u64 = 10_000;
+
 /// `n` samples, row-major, de-normalised; a conditional generator cycles through its classes
 /// (sample i has class i mod classes). `g` must be an inference copy (inner backend).
 pub fn sample(g: &Generator, norm: &Normalizer, n: usize, seed: u64, device: &Device) -> Vec<f32> {

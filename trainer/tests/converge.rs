@@ -1,31 +1,13 @@
 //! `train.steps = "auto"`: a run that stops when converged says why, and one that cannot measure
 //! its quality says so and trains to its cap; a schedule that needs the run's length is refused.
 
-use crate::common::{keel, stderr};
+use crate::common::{auto_ring8_args, keel, keel_with, stderr};
 
 #[test]
 fn an_auto_run_stops_when_its_quality_stops_improving_and_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = keel(&[
-        "train",
-        "--data",
-        "ring8",
-        "--steps",
-        "auto",
-        "--set",
-        "train.max_steps=8000",
-        "--set",
-        "train.eval_every=100",
-        "--set",
-        "train.eval_samples=500",
-        "--set",
-        "train.patience=0.3",
-        "--quiet",
-        "--no-quantize",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = keel_with(&auto_ring8_args(&[], &out));
     assert!(o.status.success(), "{}", stderr(&o));
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();

@@ -3,7 +3,7 @@
 //! metrics.csv, generator files and events as the same run left alone. A damaged checkpoint is
 //! refused and kept; a crash between the checkpoint's two renames still resumes.
 
-use crate::common::{keel, stderr};
+use crate::common::{auto_ring8_args, keel, keel_with, stderr};
 use keel_trainer::rundir;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,11 +31,6 @@ fn run_args(out: &Path) -> Vec<String> {
     .map(|s| s.to_string())
     .chain([out.display().to_string()])
     .collect()
-}
-
-/// `keel ARGS` to the end.
-fn keel_with(args: &[String]) -> std::process::Output {
-    keel(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn spawn(args: &[String]) -> Child {
@@ -359,30 +354,7 @@ fn exits_1_saying(o: &std::process::Output, needles: &[&str]) {
 
 /// ring8 trained until converged (`--steps auto`), evaluated and checkpointed every 100 steps.
 fn auto_args(out: &Path) -> Vec<String> {
-    [
-        "train",
-        "--data",
-        "ring8",
-        "--steps",
-        "auto",
-        "--set",
-        "train.max_steps=8000",
-        "--set",
-        "train.eval_every=100",
-        "--set",
-        "train.eval_samples=500",
-        "--set",
-        "train.patience=0.3",
-        "--set",
-        "train.checkpoint_every=100",
-        "--quiet",
-        "--no-quantize",
-        "--out",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([out.display().to_string()])
-    .collect()
+    auto_ring8_args(&["--set", "train.checkpoint_every=100"], out)
 }
 
 #[test]

@@ -8,13 +8,11 @@
 use super::minirocket::MiniRocket;
 use crate::data::Normalizer;
 use crate::model::Generator;
-use crate::sample::sample;
+use crate::sample::{sample, EVAL_SEED_OFFSET};
 use burn::tensor::Device;
 
 /// Generated windows per measurement (cycling through the classes).
 pub const FRECHET_SAMPLES: usize = 256;
-/// Seed of their latents, past the run's seed: the same windows at every evaluation.
-const LATENT_SEED_OFFSET: u64 = 10_000;
 
 pub struct FrechetProbe {
     rocket: MiniRocket,
@@ -66,7 +64,7 @@ impl FrechetProbe {
         seed: u64,
         device: &Device,
     ) -> f64 {
-        let x = sample(g, norm, FRECHET_SAMPLES, seed + LATENT_SEED_OFFSET, device);
+        let x = sample(g, norm, FRECHET_SAMPLES, seed + EVAL_SEED_OFFSET, device);
         self.distance(&x)
     }
 

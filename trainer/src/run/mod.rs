@@ -16,7 +16,7 @@ use crate::eval::frechet::FrechetProbe;
 use crate::eval::{mode_metrics, ModeMetrics};
 use crate::model::Generator;
 use crate::rundir::{self, RunDirWriter};
-use crate::sample::sample;
+use crate::sample::{sample, EVAL_SEED_OFFSET};
 use crate::train::{Fault, Faults, StepStats, TrainData, Trainer};
 use crate::watch::{Verdict, Watchdog};
 use anyhow::Result;
@@ -79,9 +79,6 @@ pub fn resume(
     let result = train_into(&cfg, &r.data, device, &opts, &r.dir, from);
     finish(r.dir, result)
 }
-
-/// Seed of the fixed latents used for metric snapshots, so successive snapshots are comparable.
-const EVAL_SEED_OFFSET: u64 = 10_000;
 
 pub fn train(
     cfg: &TrainConfig,

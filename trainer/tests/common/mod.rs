@@ -9,6 +9,38 @@ pub fn keel(args: &[&str]) -> Output {
         .expect("keel runs")
 }
 
+/// `keel ARGS` to the end, from owned arguments.
+pub fn keel_with(args: &[String]) -> Output {
+    keel(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `keel train` of ring8 until converged (`--steps auto`), evaluated every 100 steps on 500 samples
+/// with a short patience so a test run stops in seconds; `extra` arguments go before `--out`.
+pub fn auto_ring8_args(extra: &[&str], out: &std::path::Path) -> Vec<String> {
+    [
+        "train",
+        "--data",
+        "ring8",
+        "--steps",
+        "auto",
+        "--set",
+        "train.max_steps=8000",
+        "--set",
+        "train.eval_every=100",
+        "--set",
+        "train.eval_samples=500",
+        "--set",
+        "train.patience=0.3",
+        "--quiet",
+        "--no-quantize",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .chain(["--out".to_string(), out.display().to_string()])
+    .collect()
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
