@@ -808,15 +808,19 @@ pub(super) fn inject_m_or_n_axis(
     let mut patch = TypedModelPatch::new("Injecting m or n axis");
     let mut wire = patch.taps(model, &node.inputs)?;
     let repr = op.axes.available_label();
-    let new_axes = op
-        .axes
-        .clone()
-        .with_extra_axis(repr, InOut::In(input_to_fix), 0)?
-        .with_extra_axis_occurency(repr, InOut::Out(0), 0)?;
+    // Keel patch: a unit m axis may live in A alone (detect_rule accepts it as m), so the output
+    // keeps its shape and no Rm follows the product: the bias and activation after a batch-1
+    // mat-vec then fuse into the matmul as they do at larger batches.
+    let mut new_axes = op.axes.clone().with_extra_axis(repr, InOut::In(input_to_fix), 0)?;
+    if is_n {
+        new_axes = new_axes.with_extra_axis_occurency(repr, InOut::Out(0), 0)?;
+    }
     wire[input_to_fix] =
         patch.wire_node(format!("{name}.add_{label}"), AxisOp::Add(0), &[wire[input_to_fix]])?[0];
     wire = patch.wire_node(name, EinSum { axes: new_axes, ..op.clone() }, &wire)?;
-    wire = patch.wire_node(&node.name, AxisOp::Rm(0), &wire)?;
+    if is_n {
+        wire = patch.wire_node(&node.name, AxisOp::Rm(0), &wire)?;
+    }
     patch.shunt_outside(model, node.id.into(), wire[0])?;
     Ok(patch)
 }
