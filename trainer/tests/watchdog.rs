@@ -5,6 +5,7 @@
 use crate::common::{keel, stderr};
 use keel_trainer::artifacts::Summary;
 use keel_trainer::config::{ConfigBuilder, TrainConfig};
+use keel_trainer::eval::ModeMetrics;
 use keel_trainer::train::{StepStats, TrainData, Trainer};
 use keel_trainer::watch::{Event, Kind, Verdict, Watchdog};
 use std::path::Path;
@@ -198,6 +199,64 @@ fn a_discriminator_that_wins_outright_is_vanishing_and_gets_r1() {
     assert_eq!(
         w.events().last().unwrap().changes,
         ["penalty.r1 0e0 → 1e-1"]
+    );
+}
+
+/// Mode metrics every 20 steps: `modes(step)` of 8 modes, 60 % HQ.
+fn feed_modes(
+    w: &mut Watchdog,
+    t: &mut Trainer,
+    last: usize,
+    modes: impl Fn(usize) -> usize,
+) -> Option<(usize, Verdict)> {
+    while t.step < last {
+        t.step += 1;
+        let m = ModeMetrics {
+            modes: modes(t.step),
+            modes_strict: modes(t.step),
+            hq_pct: 60.0,
+            reverse_kl: None,
+            total_modes: 8,
+            counts: vec![],
+        };
+        let m = t.step.is_multiple_of(20).then_some(&m);
+        let v = w.observe(t, &healthy(t.step), m).unwrap();
+        if v != Verdict::Healthy {
+            return Some((t.step, v));
+        }
+    }
+    None
+}
+
+#[test]
+fn modes_lost_for_a_moment_are_not_a_collapse_but_modes_lost_for_good_are() {
+    let (cfg, mut t, points) = trainer(&["watch.mode_patience=3"]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    assert_eq!(feed_modes(&mut w, &mut t, 300, |_| 8), None);
+    // 5 of 8 modes at two snapshots (steps 320, 340), all 8 again at 360: healthy runs do this.
+    let dip = |s: usize| if (320..360).contains(&s) { 5 } else { 8 };
+    // A run that ends inside the dip is not called healthy.
+    assert_eq!(feed_modes(&mut w, &mut t, 340, dip), None);
+    let verdict = w.summary(&t, None).verdict;
+    assert_eq!(
+        verdict,
+        "unsettled: modes failing at the last 2 of 3 checks"
+    );
+    assert_eq!(
+        feed_modes(&mut w, &mut t, 400, dip),
+        None,
+        "no rollback on a dip"
+    );
+    assert_eq!(w.summary(&t, None).verdict, "healthy");
+    // From step 420 on, 5 modes for good: caught at the third low snapshot, back before the drop.
+    let (_, v) =
+        feed_modes(&mut w, &mut t, 600, |s| if s >= 420 { 5 } else { 8 }).expect("collapse caught");
+    assert_eq!(v, Verdict::RolledBack { to_step: 400 });
+    let e = w.events().last().unwrap();
+    assert_eq!(e.step, 460, "low snapshots at 420, 440, 460");
+    assert_eq!(
+        (e.finding.kind, e.finding.detector.as_str()),
+        (Kind::Collapse, "modes")
     );
 }
 

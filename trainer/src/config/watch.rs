@@ -28,8 +28,10 @@ section! {
         /// Consecutive failing checks before the vanishing and oscillation detectors fire …
         pub patience: usize = 3,
         /// … and the collapse detectors (coverage and diversity): healthy runs lose modes for a few
-        /// hundred steps and find them again.
-        pub collapse_patience: usize = 20,
+        /// hundred steps (at high learning rates for 1,500) and find them again …
+        pub collapse_patience: usize = 40,
+        /// … and mode snapshots in a row (`train.eval_every` apart) for the mode count.
+        pub mode_patience: usize = 2,
         /// Steps before the slow detectors start (a GAN's first steps look like all of them).
         pub warmup: usize = 1000,
         /// Gradient spike: a step's log-norm this many robust σ (1.4826·MAD) above the median of the
@@ -82,7 +84,7 @@ impl WatchConfig {
     pub fn validate(&self) -> Result<()> {
         at_most(&fields!(self, "watch": samples), 100_000)?;
         at_least_one(&fields!(self, "watch":
-            every, window, patience, collapse_patience, samples, snapshot_every))?;
+            every, window, patience, collapse_patience, mode_patience, samples, snapshot_every))?;
         if self.samples < 6 {
             bail!("`watch.samples` must be at least 6 (coverage uses 5 nearest neighbours)");
         }

@@ -41,7 +41,8 @@ pub struct WatchSummary {
     pub enabled: bool,
     pub events: usize,
     pub rollbacks: usize,
-    /// `healthy`, `recovered`, `warned`, `stopped: …` or `gave up: …`.
+    /// `healthy`, `recovered`, `warned`, `unsettled: …` (a slow detector counting at the end),
+    /// `stopped: …` or `gave up: …`.
     pub verdict: String,
     /// Faults injected with `--inject`.
     #[serde(default)]
@@ -313,11 +314,17 @@ impl Watchdog {
     }
 
     pub fn summary(&self, t: &Trainer, gave_up: Option<&str>) -> WatchSummary {
-        let verdict = match gave_up {
-            Some(v) => v.to_string(),
-            None if self.m.events.is_empty() => "healthy".into(),
-            None if self.m.retries > 0 => "recovered".into(),
-            None => "warned".into(),
+        let pending = self.m.detectors.pending(&self.cfg);
+        let verdict = match (gave_up, pending) {
+            (Some(v), _) => v.to_string(),
+            // The run ended while a detector was still waiting out its patience: say so, rather
+            // than call a run healthy that may be collapsing.
+            (None, Some((what, n, of))) => {
+                format!("unsettled: {what} failing at the last {n} of {of} checks")
+            }
+            (None, _) if self.m.events.is_empty() => "healthy".into(),
+            (None, _) if self.m.retries > 0 => "recovered".into(),
+            (None, _) => "warned".into(),
         };
         let c = &t.cfg;
         WatchSummary {

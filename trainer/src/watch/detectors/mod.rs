@@ -116,6 +116,18 @@ impl Detectors {
         self.all().any(|d| d.strikes() > 0)
     }
 
+    /// A slow detector that was counting failing checks when the run ended: (what, checks, patience).
+    pub(crate) fn pending(&self, w: &WatchConfig) -> Option<(&'static str, usize, usize)> {
+        [
+            ("modes", self.mode_drop.strikes(), w.mode_patience),
+            ("collapse", self.collapse.strikes(), w.collapse_patience),
+            ("vanishing", self.d_wins.strikes(), w.patience),
+            ("oscillation", self.loss_swing.strikes(), w.patience),
+        ]
+        .into_iter()
+        .find(|&(_, n, _)| n > 0)
+    }
+
     pub(crate) fn healthy(&mut self, c: &Check) {
         self.all().for_each(|d| d.healthy(c));
     }

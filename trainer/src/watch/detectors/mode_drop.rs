@@ -1,7 +1,8 @@
 //! Collapse seen in the mode metrics (datasets with known modes): fewer modes than the best
-//! high-quality count so far, by more than `watch.mode_drop`.
+//! high-quality count so far, by more than `watch.mode_drop`, at `mode_patience` mode snapshots in a
+//! row: healthy runs lose a mode or two for a few hundred steps and find them again.
 
-use super::{Check, Detector};
+use super::{strike, Check, Detector};
 use crate::watch::events::{Finding, Kind};
 use serde::{Deserialize, Serialize};
 
@@ -9,27 +10,43 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct ModeDrop {
     /// Most modes captured at a check whose samples were at least `mode_min_hq` % high quality.
     best_modes: usize,
+    /// Mode snapshots in a row below the floor (checkpoints before this field had none).
+    #[serde(default)]
+    strikes: usize,
 }
 
 impl Detector for ModeDrop {
     fn check(&mut self, c: &Check) -> Option<Finding> {
         let m = c.modes?;
         let floor = self.best_modes as f64 * (1.0 - c.cfg.mode_drop);
-        (c.warm && (m.modes as f64) < floor).then(|| Finding {
+        let low = (m.modes as f64) < floor;
+        strike(&mut self.strikes, low, c.warm, c.cfg.mode_patience).then(|| Finding {
             kind: Kind::Collapse,
             detector: "modes".into(),
             value: m.modes as f64,
             threshold: floor,
             detail: format!(
-                "{}/{} modes, down from {}",
-                m.modes, m.total_modes, self.best_modes
+                "{}/{} modes, down from {} ({} snapshots in a row)",
+                m.modes, m.total_modes, self.best_modes, self.strikes
             ),
         })
+    }
+
+    fn strikes(&self) -> usize {
+        self.strikes
     }
 
     fn healthy(&mut self, c: &Check) {
         if let Some(m) = c.modes.filter(|m| m.hq_pct >= c.cfg.mode_min_hq) {
             self.best_modes = self.best_modes.max(m.modes);
         }
+    }
+
+    fn forgive(&mut self) {
+        self.strikes = 0;
+    }
+
+    fn forget(&mut self) {
+        self.strikes = 0;
     }
 }
