@@ -155,9 +155,21 @@ fn feed(
     last: usize,
     stats: impl Fn(usize) -> StepStats,
 ) -> Option<(usize, Verdict)> {
+    feed_with(w, t, last, stats, |_| None)
+}
+
+/// `feed`, with the mode metrics `modes(step)` where taken.
+fn feed_with(
+    w: &mut Watchdog,
+    t: &mut Trainer,
+    last: usize,
+    stats: impl Fn(usize) -> StepStats,
+    modes: impl Fn(usize) -> Option<ModeMetrics>,
+) -> Option<(usize, Verdict)> {
     while t.step < last {
         t.step += 1;
-        let v = w.observe(t, &stats(t.step), None).unwrap();
+        let m = modes(t.step);
+        let v = w.observe(t, &stats(t.step), m.as_ref()).unwrap();
         if v != Verdict::Healthy {
             return Some((t.step, v));
         }
@@ -209,23 +221,17 @@ fn feed_modes(
     last: usize,
     modes: impl Fn(usize) -> usize,
 ) -> Option<(usize, Verdict)> {
-    while t.step < last {
-        t.step += 1;
-        let m = ModeMetrics {
-            modes: modes(t.step),
-            modes_strict: modes(t.step),
+    let metrics = |s: usize| {
+        s.is_multiple_of(20).then(|| ModeMetrics {
+            modes: modes(s),
+            modes_strict: modes(s),
             hq_pct: 60.0,
             reverse_kl: None,
             total_modes: 8,
             counts: vec![],
-        };
-        let m = t.step.is_multiple_of(20).then_some(&m);
-        let v = w.observe(t, &healthy(t.step), m).unwrap();
-        if v != Verdict::Healthy {
-            return Some((t.step, v));
-        }
-    }
-    None
+        })
+    };
+    feed_with(w, t, last, healthy, metrics)
 }
 
 #[test]
