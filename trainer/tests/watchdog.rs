@@ -267,6 +267,24 @@ fn modes_lost_for_a_moment_are_not_a_collapse_but_modes_lost_for_good_are() {
 }
 
 #[test]
+fn a_run_that_ends_with_fewer_modes_than_its_best_is_not_called_healthy() {
+    let (cfg, mut t, points) = trainer(&[]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    // All 8 modes, then 7 from step 400: inside the detector's tolerance (floor 6.4), no rollback.
+    let one_lost = |s: usize| if s >= 400 { 7 } else { 8 };
+    assert_eq!(feed_modes(&mut w, &mut t, 380, one_lost), None);
+    assert_eq!(w.summary(&t, None).verdict, "healthy");
+    assert_eq!(feed_modes(&mut w, &mut t, 500, one_lost), None);
+    assert_eq!(
+        w.summary(&t, None).verdict,
+        "ended below its best: 7/8 modes, it had 8"
+    );
+    // Found again by the last snapshot: healthy.
+    assert_eq!(feed_modes(&mut w, &mut t, 520, |_| 8), None);
+    assert_eq!(w.summary(&t, None).verdict, "healthy");
+}
+
+#[test]
 fn swings_that_grow_are_oscillation_and_lower_the_learning_rate() {
     let (cfg, mut t, points) = trainer(&[]);
     let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();

@@ -42,6 +42,7 @@ pub struct WatchSummary {
     pub events: usize,
     pub rollbacks: usize,
     /// `healthy`, `recovered`, `warned`, `unsettled: …` (a slow detector counting at the end),
+    /// `ended below its best: …` (fewer modes at the last snapshot than at the best one),
     /// `stopped: …` or `gave up: …`.
     pub verdict: String,
     /// Faults injected with `--inject`.
@@ -315,16 +316,22 @@ impl Watchdog {
 
     pub fn summary(&self, t: &Trainer, gave_up: Option<&str>) -> WatchSummary {
         let pending = self.m.detectors.pending(&self.cfg);
-        let verdict = match (gave_up, pending) {
-            (Some(v), _) => v.to_string(),
+        let short = self.m.detectors.short_of_best();
+        let verdict = match (gave_up, pending, short) {
+            (Some(v), _, _) => v.to_string(),
             // The run ended while a detector was still waiting out its patience: say so, rather
             // than call a run healthy that may be collapsing.
-            (None, Some((what, n, of))) => {
+            (None, Some((what, n, of)), _) => {
                 format!("unsettled: {what} failing at the last {n} of {of} checks")
             }
-            (None, _) if self.m.events.is_empty() => "healthy".into(),
-            (None, _) if self.m.retries > 0 => "recovered".into(),
-            (None, _) => "warned".into(),
+            // Fewer modes than it had, within the drop the detector tolerates mid-run: at the end
+            // nothing will bring them back, so it is not healthy either.
+            (None, None, Some((m, total, best))) => {
+                format!("ended below its best: {m}/{total} modes, it had {best}")
+            }
+            (None, ..) if self.m.events.is_empty() => "healthy".into(),
+            (None, ..) if self.m.retries > 0 => "recovered".into(),
+            (None, ..) => "warned".into(),
         };
         let c = &t.cfg;
         WatchSummary {

@@ -128,6 +128,11 @@ impl Detectors {
         .find(|&(_, n, _)| n > 0)
     }
 
+    /// (modes, total, best) when the last mode snapshot fell short of the best one.
+    pub(crate) fn short_of_best(&self) -> Option<(usize, usize, usize)> {
+        self.mode_drop.short_of_best()
+    }
+
     pub(crate) fn healthy(&mut self, c: &Check) {
         self.all().for_each(|d| d.healthy(c));
     }

@@ -1,6 +1,7 @@
 //! Collapse seen in the mode metrics (datasets with known modes): fewer modes than the best
 //! high-quality count so far, by more than `watch.mode_drop`, at `mode_patience` mode snapshots in a
-//! row: healthy runs lose a mode or two for a few hundred steps and find them again.
+//! row: healthy runs lose a mode or two for a few hundred steps and find them again. A run that
+//! ends with fewer modes than its best (inside that tolerance) is told in the verdict, not rolled back.
 
 use super::{strike, Check, Detector};
 use crate::watch::events::{Finding, Kind};
@@ -13,11 +14,24 @@ pub(crate) struct ModeDrop {
     /// Mode snapshots in a row below the floor (checkpoints before this field had none).
     #[serde(default)]
     strikes: usize,
+    /// (modes, total) at the last mode snapshot since the trusted one.
+    #[serde(default)]
+    last: Option<(usize, usize)>,
+}
+
+impl ModeDrop {
+    /// (modes, total, best) when the last snapshot holds fewer modes than the best so far.
+    pub(crate) fn short_of_best(&self) -> Option<(usize, usize, usize)> {
+        self.last
+            .filter(|&(m, _)| m < self.best_modes)
+            .map(|(m, total)| (m, total, self.best_modes))
+    }
 }
 
 impl Detector for ModeDrop {
     fn check(&mut self, c: &Check) -> Option<Finding> {
         let m = c.modes?;
+        self.last = Some((m.modes, m.total_modes));
         let floor = self.best_modes as f64 * (1.0 - c.cfg.mode_drop);
         let low = (m.modes as f64) < floor;
         strike(&mut self.strikes, low, c.warm, c.cfg.mode_patience).then(|| Finding {
@@ -48,5 +62,6 @@ impl Detector for ModeDrop {
 
     fn forget(&mut self) {
         self.strikes = 0;
+        self.last = None;
     }
 }
