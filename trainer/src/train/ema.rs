@@ -1,6 +1,7 @@
 //! Exponential moving average of generator weights, kept off the autodiff graph. The EMA copy is
 //! what sampling and export use; BatchNorm running statistics come from the live generator.
 
+use super::in_place::Slab;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ impl Ema {
         let current = flatten(module);
         for (id, cur) in current {
             let next = match self.values.remove(&id) {
-                Some(old) if !copy => old.mul_scalar(self.decay) + cur.mul_scalar(1.0 - self.decay),
+                Some(old) if !copy => average(old, cur, self.decay),
                 _ => cur,
             };
             self.values.insert(id, next);
@@ -50,6 +51,20 @@ impl Ema {
     }
 }
 
+/// `old·β + cur·(1 − β)` in one pass, in place where `old` is not shared (a snapshot's copy is):
+/// the f32 operations of `old.mul_scalar(β) + cur.mul_scalar(1 − β)`, element by element.
+fn average(old: Tensor<1>, cur: Tensor<1>, decay: f64) -> Tensor<1> {
+    let (mut o, c) = (Slab::new(old), Slab::new(cur));
+    let (b, a) = (decay as f32, (1.0 - decay) as f32);
+    let (ov, cv) = (o.values_mut(), c.values());
+    pulp::Arch::new().dispatch(|| {
+        for (o, &c) in ov.iter_mut().zip(cv) {
+            *o = *o * b + c * a;
+        }
+    });
+    o.into_tensor()
+}
+
 fn flatten<M: Module>(module: &M) -> HashMap<ParamId, Tensor<1>> {
     struct Collect(HashMap<ParamId, Tensor<1>>);
     impl ModuleVisitor for Collect {
@@ -63,4 +78,30 @@ fn flatten<M: Module>(module: &M) -> HashMap<ParamId, Tensor<1>> {
     let mut c = Collect(HashMap::new());
     module.visit(&mut c);
     c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution};
+
+    #[test]
+    fn the_one_pass_average_is_burns_tensor_ops_bit_for_bit() {
+        let device = Device::flex();
+        for decay in [0.999, 0.9, 0.5] {
+            let old = Tensor::<1>::random([1000], Distribution::Normal(0.0, 1.0), &device);
+            let cur = Tensor::<1>::random([1000], Distribution::Normal(0.0, 3.0), &device);
+            let bits = |t: Tensor<1>| -> Vec<u32> {
+                let v = t.into_data().try_to_vec::<f32>().unwrap();
+                v.iter().map(|x| x.to_bits()).collect()
+            };
+            let burns = old.clone().mul_scalar(decay) + cur.clone().mul_scalar(1.0 - decay);
+            // A snapshot holds `old` too: the average must not change it under the snapshot.
+            let snapshot = old.clone();
+            let before = bits(snapshot.clone());
+            let ours = average(old, cur, decay);
+            assert_eq!(bits(ours), bits(burns), "decay {decay}");
+            assert_eq!(bits(snapshot), before);
+        }
+    }
 }

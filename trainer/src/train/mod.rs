@@ -5,6 +5,7 @@ mod augment;
 mod clip;
 mod ema;
 mod fused_adam;
+mod in_place;
 pub mod inject;
 mod optim;
 mod sampling;
