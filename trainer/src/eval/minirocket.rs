@@ -84,23 +84,43 @@ impl MiniRocket {
     pub fn transform(&self, x: &[f32]) -> Vec<f32> {
         let [channels, length] = self.shape;
         let mut f = Vec::with_capacity(x.len() / (channels * length) * self.features());
-        let (mut summed, mut out) = (Vec::new(), Vec::new());
         // With the widest vectors the CPU has (the same f32 operations at any width).
-        pulp::Arch::new().dispatch(|| {
-            for series in x.chunks_exact(channels * length) {
-                for c in &self.combos {
-                    c.convolve_into(series, length, &mut summed, &mut out);
-                    let n = out.len().max(1) as f32;
-                    // Counted as 0/1 sums rather than a filter, so that it vectorises.
-                    f.extend(
-                        c.biases.iter().map(|&b| {
-                            out.iter().map(|&v| u32::from(v > b)).sum::<u32>() as f32 / n
-                        }),
-                    );
-                }
-            }
+        pulp::Arch::new().dispatch(Transform {
+            rocket: self,
+            x,
+            f: &mut f,
         });
         f
+    }
+}
+
+/// `MiniRocket::transform`'s loop, for `pulp`'s dispatcher: `with_simd` is inlined into its
+/// AVX-512 / AVX2 copy (a closure would not be, and would run as baseline SSE2).
+struct Transform<'a> {
+    rocket: &'a MiniRocket,
+    x: &'a [f32],
+    f: &'a mut Vec<f32>,
+}
+
+impl pulp::WithSimd for Transform<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let [channels, length] = self.rocket.shape;
+        let (mut summed, mut out) = (Vec::new(), Vec::new());
+        for series in self.x.chunks_exact(channels * length) {
+            for c in &self.rocket.combos {
+                c.convolve_into(series, length, &mut summed, &mut out);
+                let n = out.len().max(1) as f32;
+                // Counted as 0/1 sums rather than a filter, so that it vectorises.
+                self.f.extend(
+                    c.biases
+                        .iter()
+                        .map(|&b| out.iter().map(|&v| u32::from(v > b)).sum::<u32>() as f32 / n),
+                );
+            }
+        }
     }
 }
 

@@ -55,14 +55,32 @@ impl Ema {
 /// the f32 operations of `old.mul_scalar(β) + cur.mul_scalar(1 − β)`, element by element.
 fn average(old: Tensor<1>, cur: Tensor<1>, decay: f64) -> Tensor<1> {
     let (mut o, c) = (Slab::new(old), Slab::new(cur));
-    let (b, a) = (decay as f32, (1.0 - decay) as f32);
-    let (ov, cv) = (o.values_mut(), c.values());
-    pulp::Arch::new().dispatch(|| {
-        for (o, &c) in ov.iter_mut().zip(cv) {
-            *o = *o * b + c * a;
-        }
+    pulp::Arch::new().dispatch(Average {
+        old: o.values_mut(),
+        cur: c.values(),
+        b: decay as f32,
+        a: (1.0 - decay) as f32,
     });
     o.into_tensor()
+}
+
+/// For `pulp`'s dispatcher: `with_simd` is inlined into its AVX-512 / AVX2 copy.
+struct Average<'a> {
+    old: &'a mut [f32],
+    cur: &'a [f32],
+    b: f32,
+    a: f32,
+}
+
+impl pulp::WithSimd for Average<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        for (o, &c) in self.old.iter_mut().zip(self.cur) {
+            *o = *o * self.b + c * self.a;
+        }
+    }
 }
 
 fn flatten<M: Module>(module: &M) -> HashMap<ParamId, Tensor<1>> {

@@ -25,8 +25,28 @@ struct Coefficients {
     lr: f32,
 }
 
+/// One Adam update of a parameter's values, for `pulp`'s dispatcher: `with_simd` is inlined into
+/// its AVX-512 / AVX2 copy (a closure would not be, and would run as baseline SSE2).
+struct Pass<'a> {
+    p: &'a mut [f32],
+    g: &'a [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    first: bool,
+    k: &'a Coefficients,
+}
+
+impl pulp::WithSimd for Pass<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        update(self.p, self.g, self.m, self.v, self.first, self.k);
+    }
+}
+
 /// burn's Adam, element by element: the moments (on the first step from the gradient alone), then
-/// the parameter. `inline(always)` so that the dispatcher's AVX-512 / AVX2 copy vectorises it.
+/// the parameter.
 #[inline(always)]
 fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], first: bool, k: &Coefficients) {
     let n = p.len();
@@ -82,8 +102,14 @@ impl Optimizer for FusedAdam {
         };
         // One pass, with the widest vectors the CPU has: the same f32 operations per element at
         // any width, so the weights do not depend on it.
-        let (pv, gv, mv, vv) = (p.values_mut(), g.values(), m.values_mut(), v.values_mut());
-        pulp::Arch::new().dispatch(|| update(pv, gv, mv, vv, first, &k));
+        pulp::Arch::new().dispatch(Pass {
+            p: p.values_mut(),
+            g: g.values(),
+            m: m.values_mut(),
+            v: v.values_mut(),
+            first,
+            k: &k,
+        });
         let momentum = AdaptiveMomentumState::new(time, m.into_tensor(), v.into_tensor());
         (p.into_tensor(), Some(AdamState::new(momentum)))
     }
