@@ -207,6 +207,9 @@ pub struct Cell {
     pub successes: usize,
     pub runs: usize,
     pub rollbacks: usize,
+    /// Failed runs whose watchdog verdict says so (anything but `healthy`): what the watchdog told
+    /// the user, against the failures it let pass as healthy.
+    pub flagged: usize,
     /// Sums over the runs with mode metrics, for the means.
     modes: f64,
     hq: f64,
@@ -218,6 +221,7 @@ impl Cell {
         self.successes += o.success as usize;
         self.runs += 1;
         self.rollbacks += o.rollbacks;
+        self.flagged += (!o.success && o.verdict != "healthy" && o.verdict != "unwatched") as usize;
         if let (Some(m), Some(h)) = (o.modes, o.hq_pct) {
             self.modes += m as f64;
             self.hq += h;
@@ -229,6 +233,7 @@ impl Cell {
         self.successes += o.successes;
         self.runs += o.runs;
         self.rollbacks += o.rollbacks;
+        self.flagged += o.flagged;
         self.modes += o.modes;
         self.hq += o.hq;
         self.measured += o.measured;
@@ -301,7 +306,7 @@ impl Table {
             s.push('\n');
         };
         let mut s = String::new();
-        header(&mut s, " all | rollbacks |");
+        header(&mut s, " all | rollbacks | failures flagged |");
         for (label, cells) in &self.rows {
             write!(s, "| {label} |").unwrap();
             let mut all = Cell::default();
@@ -309,7 +314,15 @@ impl Table {
                 write!(s, " {} |", c.rate()).unwrap();
                 all.merge(c);
             }
-            writeln!(s, " **{}** | {} |", all.rate(), all.rollbacks).unwrap();
+            let failures = all.runs - all.successes;
+            writeln!(
+                s,
+                " **{}** | {} | {}/{failures} |",
+                all.rate(),
+                all.rollbacks,
+                all.flagged
+            )
+            .unwrap();
         }
         if self
             .rows
@@ -361,5 +374,29 @@ mod tests {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
         assert!("lr=".parse::<Axis>().is_err());
+    }
+
+    #[test]
+    fn the_table_counts_the_failures_the_watchdog_flagged() {
+        let job = expand(&["vanilla".into()], &["ring8".into()], &[], 1).remove(0);
+        let run = |success: bool, verdict: &str| Outcome {
+            job: job.clone(),
+            success,
+            modes: Some(if success { 8 } else { 6 }),
+            total_modes: Some(8),
+            hq_pct: Some(95.0),
+            rollbacks: 0,
+            verdict: verdict.into(),
+            train_seconds: 1.0,
+        };
+        let md = table(&[
+            run(true, "healthy"),
+            run(true, "recovered"),
+            run(false, "healthy"),
+            run(false, "ended below its best: 6/8 modes, it had 7"),
+            run(false, "unsettled: modes failing at the last 1 of 2 checks"),
+        ])
+        .markdown();
+        assert!(md.contains("| **2/5 (40 %)** | 0 | 2/3 |"), "{md}");
     }
 }

@@ -36,7 +36,7 @@ fn two_shards_merge_into_one_table_with_every_run_once() {
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(tmp.path().join("sweep/sweep.md")).unwrap();
     assert!(
-        md.contains("| recipe · data | lr=1e-4 | lr=1e-3 | all | rollbacks |"),
+        md.contains("| recipe · data | lr=1e-4 | lr=1e-3 | all | rollbacks | failures flagged |"),
         "{md}"
     );
     assert!(md.contains("| vanilla · ring8 |"), "{md}");

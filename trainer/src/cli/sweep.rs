@@ -296,7 +296,8 @@ fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
     let md = format!(
         "{}\n{runs} runs from {files} result files; success = all modes and HQ ≥ the sweep's \
          --min-hq on datasets with known modes, else finished with finite losses and no give-up; \
-         {:.0} s of training in all.\n",
+         failures flagged = failed runs whose watchdog verdict is not `healthy`; {:.0} s of \
+         training in all.\n",
         t.markdown(),
         secs
     );
