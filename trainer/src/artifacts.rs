@@ -80,6 +80,10 @@ pub struct ConvergenceSummary {
     pub lr_cuts: usize,
     /// Why training ended: converged, the cap, or the fixed count.
     pub stopped: String,
+    /// The step whose state the run ended with, when that is not its last (`train.keep_best`:
+    /// the lowest measure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_step: Option<usize>,
 }
 
 impl Summary {

@@ -1,5 +1,5 @@
 //! The resumable checkpoint (`RUN/checkpoint/resume/`): the trainer's snapshot, the watchdog's memory
-//! and snapshots, and the run's own record (configs, data CRC, faults, metrics rows so far), as one
+//! and snapshots, the state an `auto` run keeps if it ends worse (`best/`), and the run's own record (configs, data CRC, faults, metrics rows so far), as one
 //! sealed directory that replaces the previous one only once complete. `keel train --resume` reads
 //! it back and the run goes on exactly as if never stopped.
 
@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 
 /// Version of the checkpoint's layout. A resume refuses any other: a checkpoint is a run's
 /// working state, not an archive, and is finished by the keel that started it. 2: the watchdog's
-/// memory kept per detector (none of version 1 carried the field: they read as 0).
-pub(crate) const CHECKPOINT_FORMAT: u32 = 2;
+/// memory kept per detector (none of version 1 carried the field: they read as 0). 3: the best
+/// state of an `auto` run (`best/`).
+pub(crate) const CHECKPOINT_FORMAT: u32 = 3;
 
 /// A checkpoint's record of the run itself (the trainer and watchdog have their own files).
 #[derive(Serialize, Deserialize)]
@@ -51,6 +52,7 @@ pub(crate) struct RunState {
 const RUN: &str = "run.cbor";
 const TRAINER: &str = "trainer";
 const WATCH: &str = "watch";
+const BEST: &str = "best";
 
 /// CRC-32 of a dataset's rows and labels.
 pub(crate) fn data_crc(d: &Dataset) -> u32 {
@@ -120,16 +122,20 @@ impl Resume {
     }
 }
 
-/// Writes the resumable checkpoint: the trainer, the watchdog and the run's record, as one
-/// directory that replaces the previous one only once complete.
+/// Writes the resumable checkpoint: the trainer, the watchdog, the best state so far and the
+/// run's record, as one directory that replaces the previous one only once complete.
 pub(crate) fn save(
     dir: &RunDirWriter,
     trainer: &Trainer,
     watchdog: Option<&Watchdog>,
+    best: Option<&Snapshot>,
     state: &RunState,
 ) -> Result<()> {
     rundir::replace_dir(&dir.path(rundir::RESUME), |tmp| {
         trainer.snapshot().save(&tmp.join(TRAINER))?;
+        if let Some(b) = best {
+            b.save(&tmp.join(BEST))?;
+        }
         if let Some(w) = watchdog {
             let d = tmp.join(WATCH);
             std::fs::create_dir_all(&d)?;
@@ -154,4 +160,13 @@ pub(crate) fn restore(
         w.resume(&ckpt.join(WATCH), trainer)?;
     }
     Ok(())
+}
+
+/// The best state a checkpoint holds, if any (shaped like `trainer`).
+pub(crate) fn load_best(ckpt: &Path, trainer: &Trainer) -> Result<Option<Snapshot>> {
+    let dir = ckpt.join(BEST);
+    match dir.is_dir() {
+        true => Snapshot::load(&dir, trainer).map(Some),
+        false => Ok(None),
+    }
 }

@@ -8,6 +8,9 @@
 //! wanders before it learns (grid25 at lr 1e-4 stays at 0–7 of 25 modes for 10,000 steps), and
 //! that is not convergence. A run that never halves it trains to its cap.
 //!
+//! It also remembers the lowest measure and its step, whatever the margin: an `auto` run ends with
+//! that state (`train.keep_best`), since the evaluations that prove a plateau may be worse ones.
+//!
 //! Serialised in the checkpoint, so a resumed run stops where the uninterrupted one would.
 
 use crate::config::{Schedule, TrainConfig};
@@ -31,6 +34,11 @@ pub struct Convergence {
     pub cuts: usize,
     /// Why the run stopped before its cap, once it has.
     pub stopped: Option<String>,
+    /// The lowest finite measure so far and its step (checkpoints before this field had none).
+    #[serde(default)]
+    pub lowest: Option<f64>,
+    #[serde(default)]
+    pub lowest_step: usize,
 }
 
 /// What the run does after an evaluation.
@@ -46,6 +54,17 @@ impl Convergence {
     /// Counts a generator step taken at rate `lr_g`.
     pub fn step(&mut self, lr_g: f64) {
         self.pending_lr += lr_g;
+    }
+
+    /// Whether `loss` at `step` is the lowest measure so far (then remembered as such): the state
+    /// to keep if the run ends worse.
+    pub fn is_lowest(&mut self, step: usize, loss: f64) -> bool {
+        let lower = loss.is_finite() && self.lowest.is_none_or(|l| loss < l);
+        if lower {
+            self.lowest = Some(loss);
+            self.lowest_step = step;
+        }
+        lower
     }
 
     /// Takes the quality measure at `step` (non-finite counts as no improvement); `floor` is the
@@ -152,6 +171,20 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("after 1 learning-rate cuts"));
+    }
+
+    #[test]
+    fn the_lowest_measure_is_remembered_whatever_the_margin() {
+        let mut s = Convergence::default();
+        let lows: Vec<bool> = [f64::NAN, 1.0, 0.99, 1.2, 0.99, f64::NEG_INFINITY, 0.5]
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| s.is_lowest(i * 100, l))
+            .collect();
+        // 0.99 is below the 2 % margin that counts as progress, but it is the lowest yet; a tie
+        // keeps the earlier state, and no non-finite value is ever the lowest.
+        assert_eq!(lows, [false, true, true, false, false, false, true]);
+        assert_eq!((s.lowest, s.lowest_step), (Some(0.5), 600));
     }
 
     #[test]

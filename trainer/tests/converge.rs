@@ -34,9 +34,57 @@ fn an_auto_run_stops_when_its_quality_stops_improving_and_says_why() {
         q.iter().any(|&v| (v - best).abs() < 1e-6 * best.max(1e-9)),
         "{best} {q:?}"
     );
-    // The run ends in a success a user would accept.
+    // The run ends in a success a user would accept, in the state of its lowest measure: the
+    // metrics it reports are that evaluation's row, and the generator is that step's.
     let m = &s["final_metrics"];
     assert_eq!(m["modes"], 8, "{m}");
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let col = |name: &str| rows[0].iter().position(|&h| h == name).unwrap();
+    let (q, hq, modes) = (col("quality"), col("hq_pct"), col("modes"));
+    let lowest = rows[1..]
+        .iter()
+        .filter_map(|r| Some((r[q].parse::<f64>().ok()?, r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap()
+        .1;
+    let last_step = s["steps"].as_u64().unwrap();
+    let kept = match c["kept_step"].as_u64() {
+        Some(k) => {
+            assert!(k < last_step, "{c}");
+            assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("state of step {k}")));
+            k
+        }
+        None => last_step,
+    };
+    assert_eq!(
+        lowest[0],
+        kept.to_string(),
+        "kept a state other than the lowest measure's"
+    );
+    assert_eq!(lowest[modes], m["modes"].to_string());
+    assert_eq!(
+        lowest[hq].parse::<f64>().unwrap(),
+        m["hq_pct"].as_f64().unwrap()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("generator.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["step"], kept, "{meta}");
+}
+
+#[test]
+fn keep_best_false_ends_with_the_last_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = keel_with(&auto_ring8_args(&["--set", "train.keep_best=false"], &out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(s["convergence"].get("kept_step").is_none(), "{s}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("generator.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["step"], s["steps"]);
 }
 
 #[test]

@@ -95,6 +95,15 @@ fn checkpoints_later(child: &mut Child, out: &Path, n: usize) -> bool {
     })
 }
 
+/// The step of the trainer snapshot in `dir` (a checkpoint's `trainer/` or `best/`), once readable.
+fn snapshot_step(dir: &Path) -> Option<usize> {
+    let bytes = std::fs::read(dir.join("snapshot.cbor")).ok()?;
+    let v: ciborium::Value = ciborium::from_reader(bytes.as_slice()).ok()?;
+    let map = v.as_map()?;
+    let (_, step) = map.iter().find(|(k, _)| k.as_text() == Some("step"))?;
+    usize::try_from(step.as_integer()?).ok()
+}
+
 fn kill9(mut child: Child) {
     child.kill().unwrap();
     child.wait().unwrap();
@@ -367,10 +376,24 @@ fn an_auto_run_killed_and_resumed_stops_where_the_uninterrupted_one_did() {
     let mut c = spawn(&auto_args(&out));
     assert!(checkpoints_later(&mut c, &out, 5), "no fifth checkpoint");
     kill9(c);
+    // The reference ends in the state of an earlier step than its last (`train.keep_best`): kill
+    // the resumed run once its checkpoint is past that step, so the last resume takes that state
+    // from the checkpoint's `best/`, not from memory.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference.join("summary.json")).unwrap())
+            .unwrap();
+    let kept = summary["convergence"]["kept_step"]
+        .as_u64()
+        .expect("the reference run ends below its best state") as usize;
     let mut c = spawn(&resume_args(&out));
+    let ckpt = staging(&out).join("checkpoint/resume");
     assert!(
-        checkpoints_later(&mut c, &out, 12),
-        "the resumed run ended early"
+        wait_for(&mut c, || {
+            let best = snapshot_step(&ckpt.join("best"));
+            let now = snapshot_step(&ckpt.join("trainer"));
+            best == Some(kept) && now.is_some_and(|n| n > kept)
+        }),
+        "the resumed run ended before a checkpoint past step {kept}"
     );
     kill9(c);
     let o = keel_with(&resume_args(&out));

@@ -190,6 +190,11 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
     println!("\nrun directory: {}", dir.display());
     if let Some(c) = &summary.convergence {
         println!("stopped: {}", c.stopped);
+        if let Some(k) = c.kept_step {
+            println!(
+                "  kept: the state of step {k}, its best evaluation (train.keep_best=false keeps the last)"
+            );
+        }
     }
     if let Some(w) = &summary.watch {
         println!(

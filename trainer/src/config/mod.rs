@@ -44,6 +44,11 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The most generator steps this run can take (`train.cap` at the configured lr_g).
+    pub fn cap(&self) -> usize {
+        self.train.cap(self.optim.lr_g)
+    }
+
     /// Each section checks itself; then what spans sections.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;

@@ -43,8 +43,15 @@ section! {
     pub struct TrainLoopConfig {
         /// Generator steps, or "auto" (stop when converged; at most `max_steps`).
         pub steps: Steps = Steps::Fixed(5000),
-        /// The cap of an `auto` run.
+        /// The cap of an `auto` run (see `max_lr_steps`).
         pub max_steps: usize = 20_000,
+        /// The cap of an `auto` run in steps × the configured lr_g, when that is more steps than
+        /// `max_steps`: as with `patience`, a slower rate gets proportionally longer (6.0 is 12,000
+        /// steps at lr_g 5e-4 and 40,000 at 1.5e-4). 0: `max_steps` alone.
+        pub max_lr_steps: f64 = 0.0,
+        /// An `auto` run ends with the state of its lowest quality measure (its best evaluation),
+        /// not its last: the evaluations that prove a plateau can be worse ones. false: the last.
+        pub keep_best: bool = true,
         /// How long without improvement makes a plateau (`auto` steps, `plateau` schedule), in
         /// steps × the configured lr_g: 1.5 is 1,500 steps at lr_g 1e-3 and 15,000 at 1e-4 — Adam
         /// moves a weight about lr per step, so a slower rate gets proportionally longer to show
@@ -70,11 +77,18 @@ section! {
 }
 
 impl TrainLoopConfig {
-    /// The most steps the run can take: its count, or an `auto` run's cap.
-    pub fn cap(&self) -> usize {
+    /// The most steps the run can take at the configured rate `lr_g`: its count, or an `auto`
+    /// run's cap.
+    pub fn cap(&self, lr_g: f64) -> usize {
         match self.steps {
             Steps::Fixed(n) => n,
-            Steps::Auto(_) => self.max_steps,
+            Steps::Auto(_) => {
+                let by_rate = (self.max_lr_steps / lr_g).ceil();
+                match by_rate.is_finite() && by_rate > self.max_steps as f64 {
+                    true => by_rate as usize,
+                    false => self.max_steps,
+                }
+            }
         }
     }
 
@@ -85,6 +99,12 @@ impl TrainLoopConfig {
             bail!(
                 "`train.patience` must be a positive number (steps × lr_g), got {}",
                 self.patience
+            );
+        }
+        if !(self.max_lr_steps >= 0.0 && self.max_lr_steps.is_finite()) {
+            bail!(
+                "`train.max_lr_steps` must be 0 or a positive number (steps × lr_g), got {}",
+                self.max_lr_steps
             );
         }
         if self.steps == Steps::Fixed(0) {
@@ -103,5 +123,27 @@ impl TrainLoopConfig {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_auto_cap_grows_for_slower_rates_and_never_shrinks() {
+        let mut t = TrainLoopConfig {
+            steps: Steps::AUTO,
+            max_steps: 12_000,
+            max_lr_steps: 6.0,
+            ..Default::default()
+        };
+        assert_eq!(t.cap(5e-4), 12_000);
+        assert_eq!(t.cap(1.5e-4), 40_000);
+        assert_eq!(t.cap(1.5e-3), 12_000);
+        t.max_lr_steps = 0.0;
+        assert_eq!(t.cap(1.5e-4), 12_000);
+        t.steps = Steps::Fixed(300);
+        assert_eq!(t.cap(1e-6), 300);
     }
 }

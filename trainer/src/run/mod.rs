@@ -17,7 +17,7 @@ use crate::eval::{mode_metrics, ModeMetrics};
 use crate::model::Generator;
 use crate::rundir::{self, RunDirWriter};
 use crate::sample::{sample, EVAL_SEED_OFFSET};
-use crate::train::{Fault, Faults, StepStats, TrainData, Trainer};
+use crate::train::{Fault, Faults, Snapshot, StepStats, TrainData, Trainer};
 use crate::watch::{Verdict, Watchdog};
 use anyhow::Result;
 use burn::tensor::Device;
@@ -138,6 +138,10 @@ struct Session<'a> {
     /// The quality measure (when the run needs one: `auto` steps or the `plateau` schedule).
     measure: Option<Measure>,
     convergence: Convergence,
+    /// The trainer at the lowest quality measure so far (`train.keep_best`).
+    best: Option<Snapshot>,
+    /// The step training reached, once the run ended with an earlier best state instead.
+    kept_from: Option<usize>,
 }
 
 /// What a run's quality is measured by (lower is better).
@@ -223,7 +227,9 @@ impl<'a> Session<'a> {
             watchdog,
             measure,
             convergence: Convergence::default(),
-            progress: Progress::new(cfg.train.cap(), opts.progress),
+            best: None,
+            kept_from: None,
+            progress: Progress::new(cfg.cap(), opts.progress),
             history: Vec::new(),
             latest: None,
             last: StepStats::default(),
@@ -285,15 +291,17 @@ impl<'a> Session<'a> {
                 "none: no known modes, not series".to_string(),
                 format!(
                     "no quality measure for this data: trained to the cap ({} steps)",
-                    t.cap()
+                    self.cfg.cap()
                 ),
             ),
             (Some(m), Some(why)) => (m.name().to_string(), why.clone()),
             (Some(m), None) if t.steps.is_auto() => (
                 m.name().to_string(),
                 format!(
-                    "reached the cap, train.max_steps = {}, still improving",
-                    t.max_steps
+                    "reached the cap, {} steps (train.max_steps = {}, train.max_lr_steps = {}), still improving",
+                    self.cfg.cap(),
+                    t.max_steps,
+                    t.max_lr_steps
                 ),
             ),
             (Some(m), None) => (
@@ -307,6 +315,7 @@ impl<'a> Session<'a> {
             best_step: c.best_step,
             lr_cuts: c.cuts,
             stopped,
+            kept_step: self.kept_from.map(|_| self.trainer.step),
         })
     }
 
@@ -319,6 +328,7 @@ impl<'a> Session<'a> {
         self.latest = st.latest.clone();
         self.last = st.last.clone();
         self.convergence = st.convergence.clone();
+        self.best = checkpoint::load_best(ckpt, &self.trainer)?;
         self.seconds_before = st.train_seconds;
         Ok(())
     }
@@ -350,7 +360,7 @@ impl<'a> Session<'a> {
     /// ends the run, or a stop request.
     fn train(&mut self) -> Result<()> {
         self.start = Instant::now();
-        let cap = self.cfg.train.cap();
+        let cap = self.cfg.cap();
         while self.trainer.step < cap && self.convergence.stopped.is_none() {
             let stats = self.trainer.step();
             let step = self.trainer.step;
@@ -380,13 +390,54 @@ impl<'a> Session<'a> {
                 self.checkpoint(step)?;
             }
         }
+        self.keep_best();
         self.progress.finish();
         Ok(())
+    }
+
+    /// Whether the run ends with its best evaluated state rather than its last.
+    fn keeps_best(&self) -> bool {
+        self.cfg.train.steps.is_auto() && self.cfg.train.keep_best && self.measure.is_some()
+    }
+
+    /// Ends an `auto` run in the state of its lowest quality measure when its last state is not
+    /// that one (a run the watchdog gave up on keeps its last state: it failed).
+    fn keep_best(&mut self) {
+        if !self.keeps_best() || self.gave_up.is_some() {
+            return;
+        }
+        let Some(best) = self.best.take() else { return };
+        let last = self.trainer.step;
+        if best.step == last {
+            return;
+        }
+        self.trainer.resume_from(&best);
+        // Fixed latents: the same metrics as that step's evaluation.
+        self.latest = self.evaluate(&self.trainer.sampling_generator());
+        if let Some(w) = &mut self.watchdog {
+            w.ended_with(self.latest.as_ref());
+        }
+        self.kept_from = Some(last);
+        let c = &self.convergence;
+        let at_last = self
+            .history
+            .iter()
+            .rfind(|r| r.step == last)
+            .and_then(|r| r.quality)
+            .map_or(String::new(), |q| format!(", measure {q:.4}"));
+        self.progress.note(&format!(
+            "kept the state of step {} (its lowest measure, {:.4}), not the last (step {last}{at_last}); train.keep_best=false keeps the last",
+            best.step,
+            c.lowest.unwrap_or(f64::NAN)
+        ));
     }
 
     /// Feeds the quality measure to the stop rule: cut the learning rates, or stop.
     fn converge(&mut self, step: usize, quality: f64) {
         let floor = self.measure.as_ref().map_or(0.0, Measure::floor);
+        if self.convergence.is_lowest(step, quality) && self.keeps_best() {
+            self.best = Some(self.trainer.snapshot());
+        }
         match self.convergence.observe(self.cfg, step, quality, floor) {
             Action::Continue => {}
             Action::Cut => {
@@ -444,7 +495,7 @@ impl<'a> Session<'a> {
         if step.is_multiple_of(c.log_every)
             || metrics.is_some()
             || quality.is_some()
-            || step == c.cap()
+            || step == self.cfg.cap()
         {
             let augmenting = self.trainer.augmenter.is_some();
             let w = self.watchdog.as_ref();
@@ -468,7 +519,7 @@ impl<'a> Session<'a> {
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed));
         let every = self.cfg.train.checkpoint_every;
-        let due = every > 0 && step.is_multiple_of(every) && step < self.cfg.train.cap();
+        let due = every > 0 && step.is_multiple_of(every) && step < self.cfg.cap();
         if !stop && !due {
             return Ok(());
         }
@@ -488,7 +539,8 @@ impl<'a> Session<'a> {
             last: self.last.clone(),
             convergence: self.convergence.clone(),
         };
-        checkpoint::save(self.dir, &self.trainer, self.watchdog.as_ref(), &state)?;
+        let (t, w) = (&self.trainer, self.watchdog.as_ref());
+        checkpoint::save(self.dir, t, w, self.best.as_ref(), &state)?;
         if stop {
             self.progress.finish();
             return Err(Interrupted {

@@ -13,6 +13,8 @@ use burn::module::Module;
 pub(super) fn write(s: &Session) -> Result<Summary> {
     let train_seconds = s.train_seconds();
     let (cfg, data, t, dir) = (s.cfg, s.data, &s.trainer, s.dir);
+    // Steps trained; `t.step` is the step of the state kept (the same unless `keep_best` chose).
+    let steps = s.kept_from.unwrap_or(t.step);
     write_atomic(&dir.path(rundir::CONFIG), cfg.to_toml().as_bytes())?;
     write_atomic(
         &dir.path(rundir::METRICS),
@@ -62,9 +64,9 @@ pub(super) fn write(s: &Session) -> Result<Summary> {
         dataset: data.name.clone(),
         recipe: recipe.clone(),
         seed: cfg.train.seed,
-        steps: t.step,
+        steps,
         train_seconds,
-        generator_steps_per_second: t.step as f64 / train_seconds.max(1e-9),
+        generator_steps_per_second: steps as f64 / train_seconds.max(1e-9),
         final_metrics: s.latest.clone(),
         final_loss_d: s.last.loss_d,
         final_loss_g: s.last.loss_g,

@@ -189,8 +189,10 @@ impl Trainer {
         let cfg = self.cfg.clone();
         let b = cfg.train.batch;
         let spike = self.faults.lr_multiplier(self.step);
-        let lr_g = spike * learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cfg.train.cap());
-        let lr_d = spike * learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cfg.train.cap());
+        // Schedules that need the length are refused with `auto` steps: the cap is the count here.
+        let cap = cfg.train.cap(cfg.optim.lr_g);
+        let lr_g = spike * learning_rate(&cfg.optim, cfg.optim.lr_g, self.step, cap);
+        let lr_d = spike * learning_rate(&cfg.optim, cfg.optim.lr_d, self.step, cap);
         let sigma = self.instance_noise();
         let mut stats = StepStats {
             lr_g,

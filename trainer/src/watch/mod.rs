@@ -314,6 +314,11 @@ impl Watchdog {
         Ok(())
     }
 
+    /// The run ends in an earlier state than its last, evaluated as `m`: the verdict is about it.
+    pub fn ended_with(&mut self, m: Option<&ModeMetrics>) {
+        self.m.detectors.ended_with(m);
+    }
+
     pub fn summary(&self, t: &Trainer, gave_up: Option<&str>) -> WatchSummary {
         let pending = self.m.detectors.pending(&self.cfg);
         let short = self.m.detectors.short_of_best();

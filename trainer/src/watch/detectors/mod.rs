@@ -133,6 +133,11 @@ impl Detectors {
         self.mode_drop.short_of_best()
     }
 
+    /// The run ends in a state evaluated as `m` (an earlier one than its last check).
+    pub(crate) fn ended_with(&mut self, m: Option<&ModeMetrics>) {
+        self.mode_drop.ended_with(m);
+    }
+
     pub(crate) fn healthy(&mut self, c: &Check) {
         self.all().for_each(|d| d.healthy(c));
     }

@@ -4,6 +4,7 @@
 //! ends with fewer modes than its best (inside that tolerance) is told in the verdict, not rolled back.
 
 use super::{strike, Check, Detector};
+use crate::eval::ModeMetrics;
 use crate::watch::events::{Finding, Kind};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,13 @@ impl ModeDrop {
         self.last
             .filter(|&(m, _)| m < self.best_modes)
             .map(|(m, total)| (m, total, self.best_modes))
+    }
+
+    /// The state the run ends with was evaluated as `m` (`train.keep_best`).
+    pub(crate) fn ended_with(&mut self, m: Option<&ModeMetrics>) {
+        if let Some(m) = m {
+            self.last = Some((m.modes, m.total_modes));
+        }
     }
 }
 
