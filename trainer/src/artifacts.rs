@@ -84,6 +84,9 @@ pub struct ConvergenceSummary {
     /// the lowest measure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_step: Option<usize>,
+    /// That state's measure, the lowest of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_measure: Option<f64>,
 }
 
 impl Summary {

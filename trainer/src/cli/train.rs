@@ -190,9 +190,10 @@ fn report(a: &TrainArgs, trained: (PathBuf, Summary, Dataset, String)) -> Result
     println!("\nrun directory: {}", dir.display());
     if let Some(c) = &summary.convergence {
         println!("stopped: {}", c.stopped);
-        if let Some(k) = c.kept_step {
+        if let (Some(k), Some(m)) = (c.kept_step, c.kept_measure) {
             println!(
-                "  kept: the state of step {k}, its best evaluation (train.keep_best=false keeps the last)"
+                "  kept: the state of step {k}, its lowest measure ({m:.4}), not step {}'s (train.keep_best=false keeps the last)",
+                summary.steps
             );
         }
     }

@@ -316,6 +316,7 @@ impl<'a> Session<'a> {
             lr_cuts: c.cuts,
             stopped,
             kept_step: self.kept_from.map(|_| self.trainer.step),
+            kept_measure: self.kept_from.and(c.lowest),
         })
     }
 
@@ -406,11 +407,14 @@ impl<'a> Session<'a> {
         if !self.keeps_best() || self.gave_up.is_some() {
             return;
         }
-        let Some(best) = self.best.take() else { return };
         let last = self.trainer.step;
-        if best.step == last {
+        // Compared by measure, not step: after a rollback a step can be trained twice.
+        let lowest = self.convergence.lowest;
+        let last_is_lowest = (self.history.last())
+            .is_some_and(|r| r.step == last && r.quality.is_some() && r.quality == lowest);
+        let Some(best) = self.best.take().filter(|_| !last_is_lowest) else {
             return;
-        }
+        };
         self.trainer.resume_from(&best);
         // Fixed latents: the same metrics as that step's evaluation.
         self.latest = self.evaluate(&self.trainer.sampling_generator());
@@ -418,18 +422,6 @@ impl<'a> Session<'a> {
             w.ended_with(self.latest.as_ref());
         }
         self.kept_from = Some(last);
-        let c = &self.convergence;
-        let at_last = self
-            .history
-            .iter()
-            .rfind(|r| r.step == last)
-            .and_then(|r| r.quality)
-            .map_or(String::new(), |q| format!(", measure {q:.4}"));
-        self.progress.note(&format!(
-            "kept the state of step {} (its lowest measure, {:.4}), not the last (step {last}{at_last}); train.keep_best=false keeps the last",
-            best.step,
-            c.lowest.unwrap_or(f64::NAN)
-        ));
     }
 
     /// Feeds the quality measure to the stop rule: cut the learning rates, or stop.
