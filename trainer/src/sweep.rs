@@ -36,6 +36,40 @@ impl std::str::FromStr for Axis {
     }
 }
 
+/// The seeds of every grid point: `N` is seeds 0..N, `A..B` seeds A to B − 1 (to add seeds to a
+/// sweep, or split one by seed across machines, and join the parts with `keel sweep merge`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seeds(pub std::ops::Range<u64>);
+
+impl std::str::FromStr for Seeds {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .with_context(|| format!("--seeds `{s}`: `{v}` is not a seed number"))
+        };
+        let range = match s.split_once("..") {
+            Some((a, b)) => num(a)?..num(b)?,
+            None => 0..num(s)?,
+        };
+        if range.is_empty() {
+            bail!("--seeds `{s}`: no seed in it (N for seeds 0..N, A..B for seeds A to B − 1)");
+        }
+        Ok(Seeds(range))
+    }
+}
+
+impl std::fmt::Display for Seeds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.start {
+            0 => write!(f, "{}", self.0.end),
+            a => write!(f, "{a}..{}", self.0.end),
+        }
+    }
+}
+
 /// One run of the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -98,7 +132,7 @@ impl Job {
 }
 
 /// Every run, in a fixed order: recipe, data, grid point (first axis slowest), seed.
-pub fn expand(recipes: &[String], data: &[String], axes: &[Axis], seeds: u64) -> Vec<Job> {
+pub fn expand(recipes: &[String], data: &[String], axes: &[Axis], seeds: &Seeds) -> Vec<Job> {
     let mut points: Vec<Vec<(String, String)>> = vec![Vec::new()];
     for a in axes {
         points = points
@@ -116,7 +150,7 @@ pub fn expand(recipes: &[String], data: &[String], axes: &[Axis], seeds: u64) ->
     for r in recipes {
         for d in data {
             for p in &points {
-                for seed in 0..seeds {
+                for seed in seeds.0.clone() {
                     jobs.push(Job {
                         recipe: r.clone(),
                         data: d.clone(),
@@ -354,7 +388,7 @@ mod tests {
             &["stable".into(), "vanilla".into()],
             &["grid25".into()],
             &axes,
-            3,
+            &"3".parse().unwrap(),
         );
         assert_eq!(jobs.len(), 12);
         assert_eq!(jobs[4].name(), "grid25-stable-lr1e-3-s1");
@@ -377,8 +411,28 @@ mod tests {
     }
 
     #[test]
+    fn seeds_are_a_count_or_a_range_that_adds_to_a_sweep() {
+        let more = expand(
+            &["stable".into()],
+            &["ring8".into()],
+            &[],
+            &"3..5".parse().unwrap(),
+        );
+        let seeds: Vec<u64> = more.iter().map(|j| j.seed).collect();
+        assert_eq!(seeds, [3, 4]);
+        assert_eq!(more[0].name(), "ring8-stable-s3");
+        for (arg, shown) in [("5", "5"), ("0..5", "5"), ("4..5", "4..5")] {
+            assert_eq!(arg.parse::<Seeds>().unwrap().to_string(), shown);
+        }
+        for bad in ["0", "5..3", "4..4", "x", "1..y"] {
+            let e = bad.parse::<Seeds>().unwrap_err().to_string();
+            assert!(e.contains(&format!("--seeds `{bad}`")), "{e}");
+        }
+    }
+
+    #[test]
     fn the_table_counts_the_failures_the_watchdog_flagged() {
-        let job = expand(&["vanilla".into()], &["ring8".into()], &[], 1).remove(0);
+        let job = expand(&["vanilla".into()], &["ring8".into()], &[], &Seeds(0..1)).remove(0);
         let run = |success: bool, verdict: &str| Outcome {
             job: job.clone(),
             success,

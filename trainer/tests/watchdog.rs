@@ -214,6 +214,49 @@ fn a_discriminator_that_wins_outright_is_vanishing_and_gets_r1() {
     );
 }
 
+#[test]
+fn a_lone_gradient_spike_waits_for_the_next_check_and_a_repeated_one_rolls_back() {
+    let spike_at = |at: &'static [usize]| {
+        move |s: usize| StepStats {
+            grad_norm_d: if at.contains(&s) { 500.0 } else { 1.0 },
+            ..healthy(s)
+        }
+    };
+    // One step 500× its median (checks every 10 steps): a strike, cleared by the next clean check
+    // (while it stands, no snapshot is trusted or taken).
+    let (cfg, mut t, points) = trainer(&[]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    assert_eq!(feed(&mut w, &mut t, 400, spike_at(&[295])), None);
+    assert!(w.events().is_empty(), "{:?}", w.events());
+
+    // Lone spikes at two checks in a row: a divergence, back to the snapshot before the first.
+    let (cfg, mut t, points) = trainer(&[]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    let (_, v) = feed(&mut w, &mut t, 400, spike_at(&[295, 305])).expect("caught");
+    assert_eq!(v, Verdict::RolledBack { to_step: 250 });
+    let e = w.events().last().unwrap();
+    assert_eq!(e.step, 310, "{e}");
+    assert_eq!(e.finding.detector, "grad-spike-d", "{e}");
+    assert!(
+        e.finding
+            .detail
+            .ends_with("1 steps above 20× at this check, 1 at the one before"),
+        "{e}"
+    );
+
+    // Two spiking steps in one check: at that check.
+    let (cfg, mut t, points) = trainer(&[]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    feed(&mut w, &mut t, 400, spike_at(&[293, 297])).expect("caught");
+    assert_eq!(w.events().last().unwrap().step, 300);
+
+    // `watch.spike_steps = 1`: every spiking step fires, as before.
+    let (cfg, mut t, points) = trainer(&["watch.spike_steps=1"]);
+    let mut w = Watchdog::new(&cfg, &t, &points, &[], 2, None).unwrap();
+    feed(&mut w, &mut t, 400, spike_at(&[295])).expect("caught");
+    assert_eq!(w.events().last().unwrap().step, 300);
+}
+
 /// Mode metrics every 20 steps: `modes(step)` of 8 modes, 60 % HQ.
 fn feed_modes(
     w: &mut Watchdog,

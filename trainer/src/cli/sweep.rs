@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use keel_trainer::artifacts::Summary;
 use keel_trainer::config::ConfigBuilder;
 use keel_trainer::rundir::{write_atomic, SUMMARY};
-use keel_trainer::sweep::{expand, judge, table, Axis, Job, Outcome, Shard};
+use keel_trainer::sweep::{expand, judge, table, Axis, Job, Outcome, Seeds, Shard};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,9 +44,11 @@ struct RunArgs {
     /// ratio; any config key works, e.g. `--grid watch.enabled=true,false`.
     #[arg(long = "grid", value_name = "KEY=V1,V2")]
     grid: Vec<Axis>,
-    /// Seeds 0..N per grid point.
-    #[arg(long, default_value_t = 10)]
-    seeds: u64,
+    /// Seeds per grid point: N for seeds 0..N, or A..B for seeds A to B − 1 (more seeds for a
+    /// sweep: into another --out, then `keel sweep merge OLD NEW`; or `--seeds N --resume` into the
+    /// same --out, which trains only the runs it does not hold).
+    #[arg(long, default_value = "10", value_name = "N|A..B")]
+    seeds: Seeds,
     /// Run one slice of the sweep: jobs i with i mod N = I (0-based; Slurm's
     /// $SLURM_ARRAY_TASK_ID, Kubernetes' $JOB_COMPLETION_INDEX). Join slices with `keel sweep merge`.
     #[arg(long, value_name = "I/N")]
@@ -138,7 +140,7 @@ fn sweep(a: RunArgs) -> Result<()> {
         let c = ConfigBuilder::new().recipe(r)?.build()?;
         recipe_lr.insert(r.clone(), (c.optim.lr_g, c.optim.lr_d));
     }
-    let all = expand(&a.recipes, &a.data, &a.grid, a.seeds);
+    let all = expand(&a.recipes, &a.data, &a.grid, &a.seeds);
     if let Some(tasks) = a.slurm {
         check_grid(&a, &all, &recipe_lr)?;
         return super::slurm::submit(&super::slurm::Submission {

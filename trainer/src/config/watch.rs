@@ -39,6 +39,9 @@ section! {
         pub spike_z: f64 = 8.0,
         /// … and this many times the window median.
         pub spike_ratio: f64 = 20.0,
+        /// … at this many steps of one check, or of two checks in a row (a lone spiking step is
+        /// confirmed or cleared by the next check).
+        pub spike_steps: usize = 2,
         /// Parameter runaway: a network's weight norm this many times its norm at the last healthy snapshot.
         pub param_growth: f64 = 4.0,
         /// Vanishing: D's sign accuracy (ADA's r_t, both sides) at or above this over a check …
@@ -84,7 +87,8 @@ impl WatchConfig {
     pub fn validate(&self) -> Result<()> {
         at_most(&fields!(self, "watch": samples), 100_000)?;
         at_least_one(&fields!(self, "watch":
-            every, window, patience, collapse_patience, mode_patience, samples, snapshot_every))?;
+            every, window, patience, collapse_patience, mode_patience, samples, snapshot_every,
+            spike_steps))?;
         if self.samples < 6 {
             bail!("`watch.samples` must be at least 6 (coverage uses 5 nearest neighbours)");
         }

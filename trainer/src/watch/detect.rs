@@ -15,10 +15,21 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// The largest of `recent` against the `history` window: (robust z of its log, ratio to the
-/// window's median). Robust σ is 1.4826·MAD of the logs (gradient norms are log-normal-ish and
-/// heavy-tailed, so mean and σ would hide a spike in its own window).
-pub fn spike(history: &[f64], recent: &[f64]) -> Option<(f64, f64)> {
+/// A gradient-norm spike: the largest of the recent norms against a window of earlier ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spike {
+    /// Robust z of the largest recent log-norm.
+    pub z: f64,
+    /// The largest recent norm over the window's median.
+    pub ratio: f64,
+    /// Recent norms above both thresholds (`z_min` robust σ and `ratio_min` × the median).
+    pub steps: usize,
+}
+
+/// The largest of `recent` against the `history` window, and how many of `recent` pass both
+/// thresholds. Robust σ is 1.4826·MAD of the logs (gradient norms are log-normal-ish and
+/// heavy-tailed, so mean and σ would hide a spike in its own window). None with under 10 norms.
+pub fn spike(history: &[f64], recent: &[f64], z_min: f64, ratio_min: f64) -> Option<Spike> {
     let logs: Vec<f64> = history
         .iter()
         .filter(|v| **v > 0.0)
@@ -32,7 +43,13 @@ pub fn spike(history: &[f64], recent: &[f64]) -> Option<(f64, f64)> {
     let dev: Vec<f64> = logs.iter().map(|l| (l - med).abs()).collect();
     // A floor on σ: a window of near-identical norms must not turn noise into a spike.
     let sigma = (1.4826 * median(&dev)).max(0.05);
-    Some(((top.ln() - med) / sigma, (top.ln() - med).exp()))
+    let above =
+        |v: f64| v > 0.0 && (v.ln() - med) / sigma > z_min && (v.ln() - med).exp() > ratio_min;
+    Some(Spike {
+        z: (top.ln() - med) / sigma,
+        ratio: (top.ln() - med).exp(),
+        steps: recent.iter().filter(|v| above(**v)).count(),
+    })
 }
 
 /// Oscillation of per-check means after removing their linear trend (a loss that drifts is not
@@ -70,12 +87,14 @@ mod tests {
         let history: Vec<f64> = (0..200)
             .map(|i| 1.0 + 0.2 * ((i as f64) * 0.7).sin())
             .collect();
-        let (z, ratio) = spike(&history, &[1.1, 0.9]).unwrap();
-        assert!(z < 3.0 && ratio < 1.5, "noise: z {z} ratio {ratio}");
-        let (z, ratio) = spike(&history, &[1.0, 50.0]).unwrap();
-        assert!(z > 8.0 && ratio > 20.0, "spike: z {z} ratio {ratio}");
+        let s = spike(&history, &[1.1, 0.9], 8.0, 20.0).unwrap();
+        assert!(s.z < 3.0 && s.ratio < 1.5 && s.steps == 0, "noise: {s:?}");
+        let s = spike(&history, &[1.0, 50.0], 8.0, 20.0).unwrap();
+        assert!(s.z > 8.0 && s.ratio > 20.0 && s.steps == 1, "spike: {s:?}");
+        let s = spike(&history, &[60.0, 1.0, 50.0, 10.0], 8.0, 20.0).unwrap();
+        assert_eq!(s.steps, 2, "two steps above 20x, not the one at 10x: {s:?}");
         assert!(
-            spike(&history[..5], &[50.0]).is_none(),
+            spike(&history[..5], &[50.0], 8.0, 20.0).is_none(),
             "too little history"
         );
     }
