@@ -60,7 +60,8 @@ section! {
         /// that best has reached `coverage_min` …
         pub coverage_drop: f64 = 0.7,
         pub coverage_min: f64 = 0.5,
-        /// … or fake/real mean pairwise distance below this, once it has been twice as high; or
+        /// … or fake/real mean pairwise distance below this, once it has been twice as high at a
+        /// check past `warmup`; or
         /// captured modes (datasets with known modes) below this fraction of their best so far.
         pub min_diversity: f64 = 0.2,
         pub mode_drop: f64 = 0.2,

@@ -3,6 +3,7 @@
 //! (pairwise distance below `min_diversity` of the real spread), for `collapse_patience` checks.
 
 use super::{strike, Check, Detector};
+use crate::config::WatchConfig;
 use crate::sample::generate;
 use crate::watch::diversity::{coverage, knn_radii, mean_pairwise, COVERAGE_K};
 use crate::watch::events::{Finding, Kind};
@@ -80,17 +81,23 @@ fn signal(c: &Check) -> (f64, f64) {
     (cov, div)
 }
 
-impl Detector for Collapse {
-    fn check(&mut self, c: &Check) -> Option<Finding> {
-        let w = c.cfg;
-        let (cov, div) = signal(c);
+impl Collapse {
+    /// The verdict on one check's coverage and diversity (worst class; `classes` > 1 says so).
+    fn judge(
+        &mut self,
+        cov: f64,
+        div: f64,
+        w: &WatchConfig,
+        warm: bool,
+        classes: usize,
+    ) -> Option<Finding> {
         self.last_coverage = cov;
         self.last_diversity = div;
         let cov_floor = self.best_coverage * (1.0 - w.coverage_drop);
         // Both are drops: a generator that has not spread out yet is young, not collapsed.
         let thin = self.best_diversity >= 2.0 * w.min_diversity && div < w.min_diversity;
         let collapsed = (self.best_coverage >= w.coverage_min && cov < cov_floor) || thin;
-        if !strike(&mut self.strikes, collapsed, c.warm, w.collapse_patience) {
+        if !strike(&mut self.strikes, collapsed, warm, w.collapse_patience) {
             return None;
         }
         let (detector, value, threshold, detail) = if thin {
@@ -101,11 +108,7 @@ impl Detector for Collapse {
                 format!("fake/real mean pairwise distance {div:.3}"),
             )
         } else {
-            let worst = if c.reference.rows.len() > 1 {
-                " (worst class)"
-            } else {
-                ""
-            };
+            let worst = if classes > 1 { " (worst class)" } else { "" };
             (
                 "coverage",
                 cov,
@@ -122,13 +125,29 @@ impl Detector for Collapse {
         })
     }
 
+    /// After a healthy check: the bests so far. The spread counts only once warm: a young
+    /// generator's first steps can scatter its samples (on ring8 at lr 1e-4, 0.42 of the real
+    /// spread at step 100, covering nothing) before it draws them in to find the data.
+    fn learn(&mut self, warm: bool) {
+        self.best_coverage = self.best_coverage.max(self.last_coverage);
+        if warm {
+            self.best_diversity = self.best_diversity.max(self.last_diversity);
+        }
+    }
+}
+
+impl Detector for Collapse {
+    fn check(&mut self, c: &Check) -> Option<Finding> {
+        let (cov, div) = signal(c);
+        self.judge(cov, div, c.cfg, c.warm, c.reference.rows.len())
+    }
+
     fn strikes(&self) -> usize {
         self.strikes
     }
 
-    fn healthy(&mut self, _c: &Check) {
-        self.best_coverage = self.best_coverage.max(self.last_coverage);
-        self.best_diversity = self.best_diversity.max(self.last_diversity);
+    fn healthy(&mut self, c: &Check) {
+        self.learn(c.warm);
     }
 
     fn forgive(&mut self) {
@@ -137,5 +156,41 @@ impl Detector for Collapse {
 
     fn forget(&mut self) {
         self.strikes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds (warm, diversity) checks with no coverage; returns the index of the first finding.
+    fn first_finding(checks: &[(bool, f64)]) -> Option<usize> {
+        let w = WatchConfig::default();
+        let mut d = Collapse::default();
+        checks.iter().position(|&(warm, div)| {
+            let f = d.judge(0.0, div, &w, warm, 1);
+            if f.is_none() {
+                d.learn(warm);
+            }
+            f.is_some()
+        })
+    }
+
+    #[test]
+    fn a_spread_lost_after_warmup_is_a_collapse_and_a_young_scatter_is_not() {
+        let patience = WatchConfig::default().collapse_patience;
+        // Scattered (0.42) during warm-up, then drawn in to 0.05 for good: young, never fires.
+        let young: Vec<(bool, f64)> = (0..20)
+            .map(|i| (false, if i == 2 { 0.42 } else { 0.25 }))
+            .chain((0..200).map(|_| (true, 0.05)))
+            .collect();
+        assert_eq!(first_finding(&young), None);
+        // Spread out once warm, then thin: fires after `collapse_patience` checks in a row.
+        let lost: Vec<(bool, f64)> = (0..20)
+            .map(|_| (false, 0.1))
+            .chain((0..10).map(|_| (true, 0.6)))
+            .chain((0..200).map(|_| (true, 0.05)))
+            .collect();
+        assert_eq!(first_finding(&lost), Some(30 + patience - 1));
     }
 }
