@@ -30,6 +30,11 @@ compile_error!(
 );
 
 mod backend;
+#[cfg(feature = "rayon")]
+mod duo;
+#[cfg(not(feature = "rayon"))]
+#[path = "duo_serial.rs"]
+mod duo;
 mod layout;
 mod qtensor;
 mod strided_index;

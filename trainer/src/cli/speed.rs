@@ -190,7 +190,7 @@ pub fn speed(a: SpeedArgs) -> Result<()> {
         println!("{}", check_peer(case, &data, &a, &dir)?);
         let (mut ours, mut peer) = (Vec::new(), Vec::new());
         for _ in 0..a.rounds {
-            ours.push(ours_steps_per_s(case, &data, a.steps)?);
+            ours.push(ours_steps_per_s(case, &data, a.steps, a.threads)?);
             peer.push(peer_steps_per_s(case, &a, &dir)?);
         }
         rows.push((case, median(&ours), median(&peer)));
@@ -244,7 +244,17 @@ fn cpu_line() -> String {
 }
 
 /// Generator steps per second of ours, in process.
-fn ours_steps_per_s(case: Case, data: &Data, steps: usize) -> Result<f64> {
+/// Keel's steps per second, in a pool of `threads` threads as `keel train --threads` runs.
+fn ours_steps_per_s(case: Case, data: &Data, steps: usize, threads: usize) -> Result<f64> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(super::train::TRAIN_STACK_BYTES)
+        .build()
+        .context("cannot start the training threads")?;
+    pool.install(|| ours_in_pool(case, data, steps))
+}
+
+fn ours_in_pool(case: Case, data: &Data, steps: usize) -> Result<f64> {
     let cfg = case.config(steps)?;
     let device = Device::flex().autodiff();
     let mut t = Trainer::new(cfg, data.train_data(), device)?;

@@ -117,6 +117,10 @@ fn train_job(a: &RunArgs, exe: &Path, dir: &Path, job: &Job, lr: (f64, f64)) -> 
         .args(["--seed", &job.seed.to_string()])
         .arg("--out")
         .arg(dir);
+    // The machine's cores shared between the trainings at once (two each at most).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / a.jobs.max(1)).clamp(1, super::train::default_threads());
+    cmd.args(["--threads", &threads.to_string()]);
     for s in job.sets(lr)?.iter().chain(&a.set) {
         cmd.args(["--set", s]);
     }

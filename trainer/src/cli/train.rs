@@ -46,12 +46,13 @@ pub struct TrainArgs {
     /// Device to train on.
     #[arg(long, value_enum, default_value_t)]
     device: DeviceKind,
-    /// CPU threads of the training step on `flex`. One is the fastest at Keel's model sizes: on 2
-    /// cores a second thread made a grid25 step 5 % and a BasicMotions step 15–20 % slower (the
-    /// hand-offs cost more than the split matrix products save). Results are bit-identical for any
-    /// count.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    threads: u16,
+    /// CPU threads of the training step on `flex` [default: 2, or 1 on a one-core machine].
+    /// A second thread takes half of each matrix product and element-wise op of 16 Ki elements
+    /// or more (it spins between ops rather than sleeping, so a hand-off costs well under a
+    /// microsecond); more threads add nothing at Keel's model sizes. Results are bit-identical
+    /// for any count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -112,7 +113,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     // Training runs in a pool of its own size (flex's ops and matrix products use the current
     // pool); what follows it (quantizing, the evaluation report) keeps the global pool.
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads.into())
+        .num_threads(a.threads.map_or_else(default_threads, usize::from))
         .stack_size(TRAIN_STACK_BYTES)
         .thread_name(|i| format!("keel-train-{i}"))
         .build()
@@ -121,8 +122,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
     report(&a, trained)
 }
 
+/// Two threads where the machine has them: the split ops use exactly two.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
 /// The main thread's default stack: training code was written for it.
-const TRAIN_STACK_BYTES: usize = 8 << 20;
+pub const TRAIN_STACK_BYTES: usize = 8 << 20;
 
 fn train_or_resume(a: &TrainArgs, progress: bool) -> Result<(PathBuf, Summary, Dataset, String)> {
     Ok(match &a.resume {

@@ -62,6 +62,20 @@ const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 #[cfg(feature = "rayon")]
 const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128; // ~2M ops total
 
+/// Keel patch: products below `PARALLEL_THRESHOLD` but worth two threads (from 64³ multiply-adds
+/// with ≥ 32 rows) are split in two row blocks through `duo` when the pool has two threads.
+fn split_rows(m: usize, n: usize, k: usize) -> bool {
+    #[cfg(feature = "rayon")]
+    {
+        m >= 32 && m.saturating_mul(n).saturating_mul(k) >= 64 * 64 * 64 && crate::duo::enabled()
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = (m, n, k);
+        false
+    }
+}
+
 /// Get parallelism setting based on matrix size.
 fn get_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     let ops = m.saturating_mul(n).saturating_mul(k);
@@ -269,21 +283,51 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let len = checked_size(m, n);
     let mut out: Vec<T> = Vec::with_capacity(len);
     unsafe {
-        gemm_call(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            lhs_ptr,
-            lhs_col_stride,
-            lhs_row_stride,
-            rhs_ptr,
-            rhs_col_stride,
-            rhs_row_stride,
-            parallelism,
-        );
+        if matches!(parallelism, gemm::Parallelism::None) && split_rows(m, n, k) {
+            // Two row blocks, each a gemm of its own: every element of C sees the same
+            // products in the same order as unsplit, so the result is bit-identical.
+            let half = (m / 2).div_ceil(16) * 16;
+            let (o, l, r) = (
+                out.as_mut_ptr() as usize,
+                lhs_ptr as usize,
+                rhs_ptr as usize,
+            );
+            let block = move |i: usize| {
+                let (row, rows) = if i == 0 { (0, half) } else { (half, m - half) };
+                gemm_call(
+                    rows,
+                    n,
+                    k,
+                    (o as *mut T).add(row * n),
+                    1,
+                    n as isize,
+                    (l as *const T).offset(row as isize * lhs_row_stride),
+                    lhs_col_stride,
+                    lhs_row_stride,
+                    r as *const T,
+                    rhs_col_stride,
+                    rhs_row_stride,
+                    gemm::Parallelism::None,
+                );
+            };
+            crate::duo::split(&block);
+        } else {
+            gemm_call(
+                m,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                lhs_ptr,
+                lhs_col_stride,
+                lhs_row_stride,
+                rhs_ptr,
+                rhs_col_stride,
+                rhs_row_stride,
+                parallelism,
+            );
+        }
         // SAFETY: the m × n elements (row stride n, column stride 1) are all written above.
         out.set_len(len);
     }
@@ -949,15 +993,22 @@ mod tests {
         ];
         for &(m, k, n) in &shapes {
             for transposed in [false, true] {
-                let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 4.0).collect();
-                let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0).collect();
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 7 % 13) as f32 - 6.0) / 4.0)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
+                    .collect();
                 let (lhs, rhs) = if transposed {
                     // The same matrices, stored transposed and read through swapped strides.
                     let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
                     let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
                     let lhs = FlexTensor::from_data(TensorData::new(at, [k, m]));
                     let rhs = FlexTensor::from_data(TensorData::new(bt, [n, k]));
-                    (Flex::float_swap_dims(lhs, 0, 1), Flex::float_swap_dims(rhs, 0, 1))
+                    (
+                        Flex::float_swap_dims(lhs, 0, 1),
+                        Flex::float_swap_dims(rhs, 0, 1),
+                    )
                 } else {
                     (
                         FlexTensor::from_data(TensorData::new(a.clone(), [m, k])),
@@ -976,6 +1027,64 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Keel patch: inside a two-thread pool, products and element-wise ops are split between
+    /// the caller and `duo`'s helper; the results must equal the whole ops' bit for bit, for
+    /// shapes on both sides of the thresholds and rows that do not halve evenly.
+    #[test]
+    fn test_split_ops_bit_identical() {
+        use burn_backend::ops::FloatTensorOps;
+        let run = || {
+            let mut out: Vec<Vec<f32>> = Vec::new();
+            for &(m, k, n) in &[
+                (256, 128, 128),
+                (128, 256, 128),
+                (97, 100, 70),
+                (31, 256, 256),
+            ] {
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 7919 % 1013) as f32).sin())
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 104729 % 997) as f32).cos())
+                    .collect();
+                let lhs = FlexTensor::from_data(TensorData::new(a.clone(), [m, k]));
+                let rhs = FlexTensor::from_data(TensorData::new(b.clone(), [k, n]));
+                let c = Flex::float_matmul(lhs.clone(), rhs.clone());
+                out.push(c.clone().into_data().to_vec().unwrap());
+                // A weight gradient's product: a transposed (strided) left operand.
+                let ct = Flex::float_matmul(Flex::float_swap_dims(lhs, 0, 1), c.clone());
+                out.push(ct.into_data().to_vec().unwrap());
+                // In place (unique) and allocating (shared) element-wise paths.
+                let e =
+                    Flex::float_add(Flex::float_mul_scalar(c.clone(), 0.3f32.into()), c.clone());
+                let e = Flex::float_exp(Flex::float_mul(e, c.clone()));
+                out.push(e.into_data().to_vec().unwrap());
+                let shared = Flex::float_div_scalar(c.clone(), 7.0f32.into());
+                out.push(shared.into_data().to_vec().unwrap());
+                out.push(Flex::float_tanh(c.clone()).into_data().to_vec().unwrap());
+                out.push(c.into_data().to_vec().unwrap());
+            }
+            out
+        };
+        let whole = run();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let split = pool.install(|| {
+                assert!(crate::duo::enabled());
+                run()
+            });
+            assert_eq!(whole.len(), split.len());
+            for (i, (w, s)) in whole.iter().zip(&split).enumerate() {
+                let same =
+                    w.len() == s.len() && w.iter().zip(s).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "result {i} differs between whole and split ops");
             }
         }
     }
