@@ -69,7 +69,8 @@ struct RunArgs {
     /// With --slurm: wait until the merge job has finished (`sbatch --wait`).
     #[arg(long, requires = "slurm")]
     wait: bool,
-    /// Trainings at once on this machine.
+    /// Trainings at once on this machine. Each trains on its share of the cores (`--threads`:
+    /// cores / jobs, between 1 and 2), so the default on 2 cores runs two one-thread trainings.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
     /// Where runs/, results-*.jsonl, sweep.md and heatmap.png go.
