@@ -448,3 +448,36 @@ fn a_saved_batchnorm_generator_reloads_with_its_running_statistics() {
         "running mean never updated: {rm:?}"
     );
 }
+
+/// Where a weight's values lie (the flex backend's buffer).
+fn buffer_of<const D: usize>(p: &Param<Tensor<D>>) -> usize {
+    let f = p
+        .val()
+        .inner()
+        .try_into_primitive::<burn::backend::Flex>()
+        .expect("a flex tensor");
+    f.storage::<f32>().as_ptr() as usize
+}
+
+#[test]
+fn the_optimizer_updates_the_weights_where_they_lie() {
+    // A copy per weight per step is what handing the optimizer a clone of the networks cost.
+    let cfg = small_config(&[]);
+    let mut t = Trainer::new(cfg, TrainData::points(ring_points(), 2), device()).unwrap();
+    t.step();
+    let before = (
+        buffer_of(&t.d.hidden[0].weight),
+        buffer_of(&t.g.hidden[0].weight),
+    );
+    let values = flat(&t.d);
+    t.step();
+    let after = (
+        buffer_of(&t.d.hidden[0].weight),
+        buffer_of(&t.g.hidden[0].weight),
+    );
+    assert_ne!(flat(&t.d), values, "D trained");
+    assert_eq!(
+        before, after,
+        "D's and G's first weights stay in their buffers"
+    );
+}
