@@ -96,7 +96,7 @@ pub struct Trainer {
 
 /// `update(live)` with the module moved out of its place and `spare` standing in. burn's
 /// optimizers take the module by value; handed a clone, every weight's buffer would be held twice
-/// and the fused Adam would copy each one before updating it (3 % of a series step, and an
+/// and the fused Adam would copy each one before updating it (2 % of a series step, and an
 /// allocation per weight). Moved, it updates them where they lie: the same values.
 fn step_moved<M>(live: &mut M, spare: &mut Option<M>, update: impl FnOnce(M) -> M) {
     let stand_in = spare
