@@ -106,6 +106,62 @@ fn in_graph_input_gradient_equals_autodiff() {
     }
 }
 
+/// Real and fake share one pass through D (the training step's D update): the input gradient of a
+/// range of rows is those rows of the whole batch's, and every output is the output of D alone.
+#[test]
+fn input_gradient_of_some_rows_is_those_rows_of_the_whole_batchs() {
+    let device = f64_device();
+    let n = SERIES[0] * SERIES[1];
+    let mlps = variants()
+        .into_iter()
+        .filter(|(_, cfg, _)| !cfg.d_minibatch_std)
+        .map(|(name, cfg, k)| (name, cfg, k, false));
+    let convs = [
+        (
+            "conv leaky k5",
+            conv_model(Activation::LeakyRelu, false, 5),
+            0,
+            true,
+        ),
+        (
+            "conv tanh k3 + projection",
+            conv_model(Activation::Tanh, true, 3),
+            3,
+            true,
+        ),
+    ];
+    for (name, cfg, classes, conv) in mlps.chain(convs) {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let (d, cols) = if conv {
+            (
+                Discriminator::new_series(&cfg, SERIES, classes, &mut rng, &device),
+                n,
+            )
+        } else {
+            (Discriminator::new(&cfg, 3, classes, &mut rng, &device), 3)
+        };
+        let w = d.weights(false);
+        let x = tensor(8, cols, 2, &device).require_grad();
+        let y = classes_of(8, classes, &device);
+        let out = values(d.forward(&w, x.clone(), y.clone()));
+        let grads = d.forward(&w, x.clone(), y.clone()).sum().backward();
+        let autodiff = values(Tensor::from_inner(x.grad(&grads).expect("x is tracked")));
+        for rows in [0..4, 4..8, 3..5] {
+            let (o, g) =
+                d.forward_with_input_grad_of_rows(&w, x.clone().detach(), y.clone(), rows.clone());
+            assert_eq!(g.dims(), [rows.len(), cols], "{name}");
+            let want = &autodiff[rows.start * cols..rows.end * cols];
+            let max = want
+                .iter()
+                .zip(&values(g))
+                .chain(out.iter().zip(&values(o)))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(max < 1e-12, "{name}, rows {rows:?}: differs by {max:e}");
+        }
+    }
+}
+
 /// The first hidden layer's weight gradient of `penalty`, by autodiff and by central differences.
 fn check_penalty<F>(name: &str, cfg: &ModelConfig, classes: usize, penalty: F)
 where

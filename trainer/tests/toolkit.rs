@@ -299,6 +299,15 @@ fn global_norm_clipping_scales_all_gradients_together() {
     let before: Vec<f32> = flat_grads(&d, &grads);
     let norm = global_norm(&d, &grads);
     assert!(norm > 1.0);
+    let plain = before
+        .iter()
+        .map(|&g| f64::from(g).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        (norm - plain).abs() < 1e-12 * plain,
+        "the norm is √Σg² over every gradient: {norm} vs {plain}"
+    );
     let reported = clip_global_norm(&d, &mut grads, 1.0);
     assert!((reported - norm).abs() < 1e-6 * norm);
     assert!(

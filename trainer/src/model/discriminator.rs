@@ -222,7 +222,7 @@ impl Discriminator {
 
     /// D(x, y) as logits, [B, 1]; `y` is one-hot `[B, classes]` for a conditional D, else `None`.
     pub fn forward(&self, w: &DWeights, x: Tensor<2>, y: Option<Tensor<2>>) -> Tensor<2> {
-        self.run(w, x, y, false).0
+        self.run(w, x, y, None).0
     }
 
     /// D(x, y) and ∇ₓ Σᵢ D(xᵢ, yᵢ), both in the graph of D's parameters.
@@ -232,7 +232,28 @@ impl Discriminator {
         x: Tensor<2>,
         y: Option<Tensor<2>>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let (out, grad) = self.run(w, x, y, true);
+        let rows = 0..x.dims()[0];
+        let (out, grad) = self.run(w, x, y, Some(rows));
+        (out, grad.expect("asked for the gradient"))
+    }
+
+    /// D(x, y) on every row and ∇ₓ Σᵢ D(xᵢ, yᵢ) for the rows in `rows` only: real and fake go
+    /// through D as one batch (larger matmuls, one weight gradient per layer instead of two summed)
+    /// while the input gradient, and the double backward a penalty on it costs, stays on the rows
+    /// the penalty reads. Only for a D whose rows are independent: minibatch-std (which couples them) is
+    /// refused unless `rows` is the whole batch.
+    pub fn forward_with_input_grad_of_rows(
+        &self,
+        w: &DWeights,
+        x: Tensor<2>,
+        y: Option<Tensor<2>>,
+        rows: std::ops::Range<usize>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        assert!(
+            !self.minibatch_std || rows == (0..x.dims()[0]),
+            "minibatch-std couples the rows: the input gradient is over the whole batch"
+        );
+        let (out, grad) = self.run(w, x, y, Some(rows));
         (out, grad.expect("asked for the gradient"))
     }
 
@@ -241,7 +262,7 @@ impl Discriminator {
         w: &DWeights,
         x: Tensor<2>,
         y: Option<Tensor<2>>,
-        want_grad: bool,
+        grad_rows: Option<std::ops::Range<usize>>,
     ) -> (Tensor<2>, Option<Tensor<2>>) {
         let (hidden_w, last) = w.layers.split_at(w.layers.len() - 1);
         let mut pre = Vec::with_capacity(hidden_w.len());
@@ -273,22 +294,29 @@ impl Discriminator {
         if let Some(p) = projection {
             out = out + p;
         }
-        if !want_grad {
+        let Some(rows) = grad_rows else {
             return (out, None);
-        }
+        };
+        // Only the rows asked for (all of them unless real and fake share the batch).
+        let whole = rows == (0..batch);
+        let (start, n) = (rows.start, rows.len());
+        let of_rows = |t: Tensor<2>| if whole { t } else { t.narrow(0, start, n) };
         // Upstream gradient of Σ out is ones; through the last Linear it is w_outᵀ on every row.
         let row = w_out.clone().transpose(); // [1, in]
-        let mut g = row.clone().narrow(1, 0, features).expand([batch, features]);
+        let mut g = row.clone().narrow(1, 0, features).expand([n, features]);
         if let Some(e) = class_vec {
-            g = g + e;
+            g = g + of_rows(e);
         }
         if let Some(m) = &mbstd {
             let g_std = row.narrow(1, features, 1).mul_scalar(batch as f64); // Σ over the batch
             g = g + m.vjp(g_std);
         }
         for ((wt, _), a) in hidden_w.iter().zip(pre).rev() {
-            g = g.mul(self.act.derivative(a)).matmul(wt.clone().transpose());
+            g = g
+                .mul(self.act.derivative(of_rows(a)))
+                .matmul(wt.clone().transpose());
         }
+        let trunk = if whole { trunk } else { trunk.rows(start, n) };
         (out, Some(self.trunk_vjp(w, trunk, g)))
     }
 
@@ -353,6 +381,22 @@ struct Trunk {
     /// Input length of each layer.
     lengths: Vec<usize>,
     out_dims: [usize; 3],
+}
+
+impl Trunk {
+    /// The same, for rows `start..start + n` of the batch.
+    fn rows(self, start: usize, n: usize) -> Self {
+        let [_, c, l] = self.out_dims;
+        Self {
+            pre: self
+                .pre
+                .into_iter()
+                .map(|p| p.narrow(0, start, n))
+                .collect(),
+            lengths: self.lengths,
+            out_dims: [n, c, l],
+        }
+    }
 }
 
 /// s = mean_j sqrt(var_b(h_bj) + ε), the same scalar appended to every row (Karras et al. 2018).

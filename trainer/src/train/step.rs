@@ -378,29 +378,40 @@ impl Trainer {
         y: &Option<Tensor<2>>,
     ) -> DOutputs {
         let pc = &self.cfg.penalty;
-        // R1/R2 need ∇ₓD on the same inputs: one pass gives both D(x) and the gradient.
-        // Without them (and without minibatch-std, which couples the rows of a batch), real and
-        // fake go through D as one batch: half the ops, larger matmuls.
-        if pc.r1 == 0.0 && pc.r2 == 0.0 && !self.d.minibatch_std {
-            let b = real_in.dims()[0];
-            let y2 = y
-                .as_ref()
-                .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
-            let both = self.d.forward(
-                w,
-                Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0),
-                y2,
-            );
-            (
-                both.clone().narrow(0, 0, b),
-                None,
-                both.narrow(0, b, b),
-                None,
-            )
-        } else {
+        // Real and fake go through D as one batch: larger matmuls, and one weight gradient per
+        // layer instead of two summed. R1 (real) and R2 (fake) need ∇ₓD on their rows, which the
+        // same pass gives. Minibatch-std couples the rows of a batch, so with it each goes alone.
+        if self.d.minibatch_std {
             let (r, r_grad) = self.d_pass(w, real_in.clone(), y.clone(), pc.r1 > 0.0);
             let (f, f_grad) = self.d_pass(w, fake_in.clone(), y.clone(), pc.r2 > 0.0);
-            (r, r_grad, f, f_grad)
+            return (r, r_grad, f, f_grad);
+        }
+        let b = real_in.dims()[0];
+        let y2 = y
+            .as_ref()
+            .map(|y| Tensor::cat(vec![y.clone(), y.clone()], 0));
+        let both = Tensor::cat(vec![real_in.clone(), fake_in.clone()], 0);
+        let rows = match (pc.r1 > 0.0, pc.r2 > 0.0) {
+            (false, false) => None,
+            (true, false) => Some(0..b),
+            (false, true) => Some(b..2 * b),
+            (true, true) => Some(0..2 * b),
+        };
+        let Some(rows) = rows else {
+            let out = self.d.forward(w, both, y2);
+            return (out.clone().narrow(0, 0, b), None, out.narrow(0, b, b), None);
+        };
+        let (out, g) = self.d.forward_with_input_grad_of_rows(w, both, y2, rows);
+        let (r, f) = (out.clone().narrow(0, 0, b), out.narrow(0, b, b));
+        match (pc.r1 > 0.0, pc.r2 > 0.0) {
+            (true, false) => (r, Some(g), f, None),
+            (false, true) => (r, None, f, Some(g)),
+            _ => (
+                r,
+                Some(g.clone().narrow(0, 0, b)),
+                f,
+                Some(g.narrow(0, b, b)),
+            ),
         }
     }
 
