@@ -233,8 +233,7 @@ impl Discriminator {
         y: Option<Tensor<2>>,
     ) -> (Tensor<2>, Tensor<2>) {
         let rows = 0..x.dims()[0];
-        let (out, grad) = self.run(w, x, y, Some(rows));
-        (out, grad.expect("asked for the gradient"))
+        self.forward_with_input_grad_of_rows(w, x, y, rows)
     }
 
     /// D(x, y) on every row and ∇ₓ Σᵢ D(xᵢ, yᵢ) for the rows in `rows` only: real and fake go
