@@ -3,6 +3,7 @@
 
 mod augment;
 mod clip;
+mod denormals;
 mod ema;
 mod fused_adam;
 mod in_place;
