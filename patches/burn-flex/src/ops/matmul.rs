@@ -283,7 +283,21 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let len = checked_size(m, n);
     let mut out: Vec<T> = Vec::with_capacity(len);
     unsafe {
-        if matches!(parallelism, gemm::Parallelism::None) && split_rows(m, n, k) {
+        if (1..=2).contains(&k) && T::dtype() == DType::F32 {
+            // Keel patch: gemm's k ≤ 2 loop walks C column by column (matmul_thin.rs).
+            super::matmul_thin::thin_product_f32(
+                m,
+                n,
+                k,
+                lhs_ptr as *const f32,
+                lhs_row_stride,
+                lhs_col_stride,
+                rhs_ptr as *const f32,
+                rhs_row_stride,
+                rhs_col_stride,
+                out.as_mut_ptr() as *mut f32,
+            );
+        } else if matches!(parallelism, gemm::Parallelism::None) && split_rows(m, n, k) {
             // Two row blocks, each a gemm of its own: every element of C sees the same
             // products in the same order as unsplit, so the result is bit-identical.
             let half = (m / 2).div_ceil(16) * 16;
