@@ -88,7 +88,9 @@ mod tests {
         let mut s = seed;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let unit = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
                 unit * (1u32 << ((s >> 20) % 12)) as f32
             })
@@ -97,7 +99,14 @@ mod tests {
 
     #[test]
     fn k_of_one_and_two_is_gemms_product_bit_for_bit() {
-        for &(m, n, k) in &[(256, 128, 2), (512, 128, 1), (7, 33, 2), (1, 1, 1), (64, 600, 2), (3, 17, 1)] {
+        for &(m, n, k) in &[
+            (256, 128, 2),
+            (512, 128, 1),
+            (7, 33, 2),
+            (1, 1, 1),
+            (64, 600, 2),
+            (3, 17, 1),
+        ] {
             let a = values(m * k, 1 + m as u64);
             let b = values(k * n, 2 + n as u64);
             // A row-major or a transposed view; B row-major or a transposed view.
@@ -107,17 +116,47 @@ mod tests {
                     let mut gemms = alloc::vec![f32::NAN; m * n];
                     unsafe {
                         thin_product_f32(
-                            m, n, k, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs,
+                            m,
+                            n,
+                            k,
+                            a.as_ptr(),
+                            a_rs,
+                            a_cs,
+                            b.as_ptr(),
+                            b_rs,
+                            b_cs,
                             ours.as_mut_ptr(),
                         );
                         gemm::gemm(
-                            m, n, k, gemms.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), a_cs,
-                            a_rs, b.as_ptr(), b_cs, b_rs, 0.0, 1.0, false, false, false,
+                            m,
+                            n,
+                            k,
+                            gemms.as_mut_ptr(),
+                            1,
+                            n as isize,
+                            false,
+                            a.as_ptr(),
+                            a_cs,
+                            a_rs,
+                            b.as_ptr(),
+                            b_cs,
+                            b_rs,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
                             gemm::Parallelism::None,
                         );
                     }
-                    let same = ours.iter().zip(&gemms).all(|(x, y)| x.to_bits() == y.to_bits());
-                    assert!(same, "m {m} n {n} k {k}, strides a ({a_rs}, {a_cs}) b ({b_rs}, {b_cs})");
+                    let same = ours
+                        .iter()
+                        .zip(&gemms)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(
+                        same,
+                        "m {m} n {n} k {k}, strides a ({a_rs}, {a_cs}) b ({b_rs}, {b_cs})"
+                    );
                 }
             }
         }
