@@ -14,7 +14,7 @@ use crate::{FlexTensor, Layout};
 
 /// Types that can be used with gemm-based matmul.
 /// Only implement for types that `gemm::gemm` dispatches on via TypeId (f32, f64, f16).
-trait GemmScalar: Element + bytemuck::Pod {
+pub(super) trait GemmScalar: Element + bytemuck::Pod {
     fn zero() -> Self;
     fn one() -> Self;
 }
@@ -356,7 +356,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_call<T: GemmScalar>(
+pub(super) unsafe fn gemm_call<T: GemmScalar>(
     m: usize,
     n: usize,
     k: usize,

@@ -127,25 +127,20 @@ mod tests {
                             b_cs,
                             ours.as_mut_ptr(),
                         );
-                        gemm::gemm(
+                        // As burn-flex calls gemm: C row-major, not read.
+                        super::super::matmul::gemm_call(
                             m,
                             n,
                             k,
                             gemms.as_mut_ptr(),
                             1,
                             n as isize,
-                            false,
                             a.as_ptr(),
                             a_cs,
                             a_rs,
                             b.as_ptr(),
                             b_cs,
                             b_rs,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
                             gemm::Parallelism::None,
                         );
                     }
