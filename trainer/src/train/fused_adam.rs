@@ -107,7 +107,7 @@ impl Optimizer for FusedAdam {
         // One pass, with the widest vectors the CPU has: the same f32 operations per element at
         // any width, so the weights do not depend on it.
         // A zero gradient (a dead unit's) leaves v a subnormal that each step then takes through
-        // the CPU's slow path (NS-GAN's Adam went from 13 % of a step to 1 %). Flushed to zero the
+        // the CPU's slow path (NS-GAN's Adam went from 13 % of a step to 2 %). Flushed to zero the
         // update is the same f32: √v < 2⁻⁶³ vanishes beside ε when ε·√(1−β₂ᵗ) ≥ 1e-11.
         let _flush = (k.eps >= FLUSH_MIN_EPS).then(super::denormals::FlushDenormals::new);
         pulp::Arch::new().dispatch(Pass {
