@@ -28,6 +28,9 @@ pub(crate) unsafe fn thin_product_f32(
     out: *mut f32,
 ) {
     debug_assert!((1..=2).contains(&k));
+    if m == 0 || n == 0 {
+        return; // nothing to write (and rows of length 0 cannot be chunked)
+    }
     // B's rows, contiguous (B may be a transposed view): 2n floats at most.
     let row = |p: usize| -> Vec<f32> {
         (0..n)
@@ -105,6 +108,8 @@ mod tests {
             (7, 33, 2),
             (1, 1, 1),
             (64, 600, 2),
+            (0, 5, 1),
+            (4, 0, 2),
             (3, 17, 1),
         ] {
             let a = values(m * k, 1 + m as u64);
