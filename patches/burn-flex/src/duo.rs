@@ -149,7 +149,7 @@ pub const MIN_ELEMS: usize = 16 * 1024;
 pub fn halves<E: Send + Sync>(data: &mut [E], f: impl Fn(&mut [E], usize) + Sync) {
     let n = data.len();
     if n < MIN_ELEMS || !enabled() {
-        f(data, 0);
+        crate::wide::run(|| f(data, 0));
         return;
     }
     let mid = (n / 2).next_multiple_of(64);
@@ -158,7 +158,7 @@ pub fn halves<E: Send + Sync>(data: &mut [E], f: impl Fn(&mut [E], usize) + Sync
         let (start, len) = if i == 0 { (0, mid) } else { (mid, n - mid) };
         // SAFETY: the two halves are disjoint parts of `data`, borrowed mutably for this call.
         let chunk = unsafe { core::slice::from_raw_parts_mut((ptr as *mut E).add(start), len) };
-        f(chunk, start)
+        crate::wide::run(|| f(chunk, start))
     });
 }
 

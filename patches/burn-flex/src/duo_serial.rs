@@ -2,7 +2,7 @@
 
 /// Calls `f(data, 0)`.
 pub fn halves<E: Send + Sync>(data: &mut [E], f: impl Fn(&mut [E], usize) + Sync) {
-    f(data, 0)
+    crate::wide::run(|| f(data, 0))
 }
 
 /// A vector of `n` elements written by `f(slots, 0)`.
@@ -14,7 +14,7 @@ pub unsafe fn fill<E: Send + Sync>(
     f: impl Fn(&mut [core::mem::MaybeUninit<E>], usize) + Sync,
 ) -> alloc::vec::Vec<E> {
     let mut out = alloc::vec::Vec::with_capacity(n);
-    f(&mut out.spare_capacity_mut()[..n], 0);
+    crate::wide::run(|| f(&mut out.spare_capacity_mut()[..n], 0));
     // SAFETY: the caller's `f` wrote all n slots.
     unsafe { out.set_len(n) };
     out

@@ -39,6 +39,7 @@ mod layout;
 mod qtensor;
 mod strided_index;
 mod tensor;
+mod wide;
 mod zip;
 
 #[doc(hidden)]

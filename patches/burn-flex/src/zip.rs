@@ -83,6 +83,7 @@ impl ZipNest {
     /// first element of the run; offsets advance by stride addition,
     /// never per-element index math. Must not be called when
     /// `ndim == 0` or when any dim is empty.
+    #[inline(always)] // Keel patch: so that `f` is compiled inside `wide::run`'s copy.
     pub fn for_each_run(&self, mut f: impl FnMut(usize, usize)) {
         debug_assert!(self.ndim >= 1);
         let outer = self.ndim - 1;
@@ -282,24 +283,37 @@ where
 
     let (len, l_st, r_st) = nest.inner();
     debug_assert_eq!(l_st, 1, "dense destination implies a contiguous inner run");
-    match r_st {
-        1 => nest.for_each_run(|lb, rb| {
-            for (d, &s) in dst[lb..lb + len].iter_mut().zip(&src[rb..rb + len]) {
-                *d = op(*d, s);
-            }
-        }),
-        0 => nest.for_each_run(|lb, rb| {
-            let s = src[rb];
-            for d in dst[lb..lb + len].iter_mut() {
-                *d = op(*d, s);
-            }
-        }),
-        _ => nest.for_each_run(|lb, rb| {
-            for (i, d) in dst[lb..lb + len].iter_mut().enumerate() {
-                *d = op(*d, src[rb + i * r_st as usize]);
-            }
-        }),
-    }
+    // Keel patch: compiled for the widest vectors (wide.rs).
+    crate::wide::run(
+        #[inline(always)]
+        || match r_st {
+            1 => nest.for_each_run(
+                #[inline(always)]
+                |lb, rb| {
+                    for (d, &s) in dst[lb..lb + len].iter_mut().zip(&src[rb..rb + len]) {
+                        *d = op(*d, s);
+                    }
+                },
+            ),
+            0 => nest.for_each_run(
+                #[inline(always)]
+                |lb, rb| {
+                    let s = src[rb];
+                    for d in dst[lb..lb + len].iter_mut() {
+                        *d = op(*d, s);
+                    }
+                },
+            ),
+            _ => nest.for_each_run(
+                #[inline(always)]
+                |lb, rb| {
+                    for (i, d) in dst[lb..lb + len].iter_mut().enumerate() {
+                        *d = op(*d, src[rb + i * r_st as usize]);
+                    }
+                },
+            ),
+        },
+    )
 }
 
 // ============================================================================

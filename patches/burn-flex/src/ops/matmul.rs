@@ -267,12 +267,26 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let n = rhs_shape[1];
 
     let (lhs_row_stride, lhs_col_stride) = get_2d_strides(lhs.layout());
-    let (rhs_row_stride, rhs_col_stride) = get_2d_strides(rhs.layout());
+    let (mut rhs_row_stride, mut rhs_col_stride) = get_2d_strides(rhs.layout());
 
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_ptr = unsafe { lhs_data.as_ptr().add(lhs.layout().start_offset()) };
-    let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
+    let mut rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
+
+    // Keel patch: a transposed right operand is written row-major first (matmul_transpose.rs).
+    let row_major_rhs = if T::dtype() == DType::F32
+        && super::matmul_transpose::worth_transposing(k, n, rhs_row_stride, rhs_col_stride)
+    {
+        let copy = unsafe {
+            super::matmul_transpose::row_major_copy(rhs_ptr as *const f32, k, n, rhs_col_stride)
+        };
+        rhs_ptr = copy.as_ptr() as *const T;
+        (rhs_row_stride, rhs_col_stride) = (n as isize, 1);
+        Some(copy)
+    } else {
+        None
+    };
 
     let out_shape = Shape::from(vec![m, n]);
     let parallelism = get_parallelism(m, n, k);
@@ -344,6 +358,9 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
         }
         // SAFETY: the m × n elements (row stride n, column stride 1) are all written above.
         out.set_len(len);
+    }
+    if let Some(copy) = row_major_rhs {
+        super::matmul_transpose::give_back(copy);
     }
 
     FlexTensor::new(

@@ -82,12 +82,12 @@ unsafe fn rows_avx512(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::thin_product_f32;
     use alloc::vec::Vec;
 
     /// Values over several binades, so that the rounding of each product and of the sum shows.
-    fn values(len: usize, seed: u64) -> Vec<f32> {
+    pub(in crate::ops) fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         (0..len)
             .map(|_| {

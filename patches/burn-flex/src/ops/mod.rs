@@ -112,6 +112,7 @@ pub mod interpolate;
 pub mod mask;
 pub mod matmul;
 mod matmul_thin;
+mod matmul_transpose;
 mod module;
 pub mod pool;
 mod qtensor;
