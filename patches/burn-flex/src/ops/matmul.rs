@@ -322,13 +322,11 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             );
             let block = move |i: usize| {
                 let (row, rows) = if i == 0 { (0, half) } else { (half, m - half) };
-                gemm_call(
+                gemm_columns(
                     rows,
                     n,
                     k,
                     (o as *mut T).add(row * n),
-                    1,
-                    n as isize,
                     (l as *const T).offset(row as isize * lhs_row_stride),
                     lhs_col_stride,
                     lhs_row_stride,
@@ -340,13 +338,11 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             };
             crate::duo::split(&block);
         } else {
-            gemm_call(
+            gemm_columns(
                 m,
                 n,
                 k,
                 out.as_mut_ptr(),
-                1,
-                n as isize,
                 lhs_ptr,
                 lhs_col_stride,
                 lhs_row_stride,
@@ -368,6 +364,55 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
         Layout::contiguous(out_shape),
         T::dtype(),
     )
+}
+
+/// Keel patch: C (row-major `m × n`, row stride `n`) = A·B through `gemm_call`, in two calls when
+/// `n` is not a multiple of 16 and B is row-major. gemm sees C transposed, so `n` is its row count,
+/// and it copies its whole left operand (Bᵀ) into panels when that count is not a multiple of its
+/// 16-float vectors; split, the first `n / 16 · 16` columns are read where they lie and only the
+/// rest is copied. Each element of C gets the same products in the same order: the kernel is the
+/// same per element, and gemm's blocking of k depends on k alone up to 512 (above that a small call
+/// could block it differently, so those stay whole).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_columns<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: *mut T,
+    lhs: *const T,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const T,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    parallelism: gemm::Parallelism,
+) {
+    let whole = n / 16 * 16;
+    let split = T::dtype() == DType::F32 && rhs_cs == 1 && n > 16 && whole != n && k <= 512;
+    let parts: &[(usize, usize)] = if split {
+        &[(0, whole), (whole, n - whole)]
+    } else {
+        &[(0, n)]
+    };
+    for &(col, cols) in parts {
+        unsafe {
+            gemm_call(
+                m,
+                cols,
+                k,
+                out.add(col),
+                1,
+                n as isize,
+                lhs,
+                lhs_cs,
+                lhs_rs,
+                rhs.offset(col as isize * rhs_cs),
+                rhs_cs,
+                rhs_rs,
+                parallelism,
+            );
+        }
+    }
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -1065,6 +1110,61 @@ mod tests {
     /// Keel patch: inside a two-thread pool, products and element-wise ops are split between
     /// the caller and `duo`'s helper; the results must equal the whole ops' bit for bit, for
     /// shapes on both sides of the thresholds and rows that do not halve evenly.
+    /// Keel patch: C in two column blocks (`gemm_columns`) against one gemm call, bit for bit,
+    /// with B row-major and as a transposed view (which stays whole).
+    #[test]
+    fn column_blocks_are_one_gemm_call_bit_for_bit() {
+        use super::super::matmul_thin::tests::values;
+        for &(m, n, k) in &[
+            (64, 600, 256),
+            (256, 600, 64),
+            (64, 40, 13),
+            (128, 17, 512),
+            (3, 600, 600),
+        ] {
+            let a = values(m * k, 5 + m as u64);
+            let b = values(k * n, 6 + n as u64);
+            for (b_rs, b_cs) in [(n as isize, 1), (1, k as isize)] {
+                let (mut split, mut whole) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+                unsafe {
+                    super::gemm_columns(
+                        m,
+                        n,
+                        k,
+                        split.as_mut_ptr(),
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        b_cs,
+                        b_rs,
+                        gemm::Parallelism::None,
+                    );
+                    super::gemm_call(
+                        m,
+                        n,
+                        k,
+                        whole.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        b_cs,
+                        b_rs,
+                        gemm::Parallelism::None,
+                    );
+                }
+                let same = split
+                    .iter()
+                    .zip(&whole)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "m {m} n {n} k {k}, B strides ({b_rs}, {b_cs})");
+            }
+        }
+    }
+
     #[test]
     fn test_split_ops_bit_identical() {
         use burn_backend::ops::FloatTensorOps;
