@@ -143,6 +143,74 @@ where
     binary_op_typed(lhs, rhs, op)
 }
 
+/// Keel patch: `dst[i] = op(dst[i], src[i])` where `dst` is dense and `src` is a transposed
+/// contiguous matrix — a weight's gradient through `Wᵀ` summed into the gradient of `W`. Walked as
+/// it lies, every element of `src` comes from another cache line and the strided loop does not
+/// vectorise: 4.5 % of a series training step. Here it goes in 64 × 64 tiles, each transposed into
+/// a buffer on the stack with 8×8 AVX shuffles (`matmul_transpose::transpose_block`, which moves
+/// 4-byte elements without touching their bits), then combined with `dst` row by row: the same op
+/// on the same values. Returns false, having done nothing, where the nest is not such a matrix.
+fn apply_transposed_inplace<E, Op>(
+    nest: &crate::zip::ZipNest,
+    dst: &mut [E],
+    src: &[E],
+    op: &Op,
+) -> bool
+where
+    E: Element + bytemuck::Pod,
+    Op: Fn(E, E) -> E,
+{
+    const TILE: usize = 64;
+    if core::mem::size_of::<E>() != 4 || nest.ndim != 2 {
+        return false;
+    }
+    let (rows, cols) = (nest.shape[0], nest.shape[1]);
+    let (r_rs, r_cs) = (nest.rhs_strides[0], nest.rhs_strides[1]);
+    if !crate::ops::matmul_transpose::worth_transposing(rows, cols, r_rs, r_cs) {
+        return false;
+    }
+    let s = r_cs as usize;
+    // The farthest element read: (rows - 1, cols - 1).
+    if nest.rhs_offset + (rows - 1) + (cols - 1) * s >= src.len() || dst.len() < rows * cols {
+        return false;
+    }
+    let mut tile = [0f32; TILE * TILE];
+    crate::wide::run(
+        #[inline(always)]
+        || {
+            for r0 in (0..rows).step_by(TILE) {
+                let tr = TILE.min(rows - r0);
+                for c0 in (0..cols).step_by(TILE) {
+                    let tc = TILE.min(cols - c0);
+                    // Source element (r, c) lies at `rhs_offset + r + c·s`: read as a matrix
+                    // whose rows are the columns here, block (c0.., r0..) transposed into
+                    // tile[r·TILE + c].
+                    // SAFETY: every index read is ≤ the bound checked above; the tile holds
+                    // TILE × TILE floats; E is 4-byte plain data like f32.
+                    unsafe {
+                        crate::ops::matmul_transpose::transpose_block(
+                            src.as_ptr().add(nest.rhs_offset + r0 + c0 * s) as *const f32,
+                            tc,
+                            tr,
+                            s,
+                            tile.as_mut_ptr(),
+                            TILE,
+                        )
+                    };
+                    let t: &[E] = bytemuck::cast_slice(&tile);
+                    for r in 0..tr {
+                        let d = &mut dst[(r0 + r) * cols + c0..][..tc];
+                        for (d, &v) in d.iter_mut().zip(&t[r * TILE..][..tc]) {
+                            *d = op(*d, v);
+                        }
+                    }
+                }
+            }
+        },
+    );
+    true
+}
+
 /// Binary operation with in-place optimization for Pod types.
 pub(crate) fn binary_op_typed<E, Op>(mut lhs: FlexTensor, mut rhs: FlexTensor, op: Op) -> FlexTensor
 where
@@ -183,7 +251,9 @@ where
     {
         let rhs_storage: &[E] = rhs.storage();
         let lhs_storage: &mut [E] = lhs.storage_mut();
-        crate::zip::zip_apply_inplace(&nest, lhs_storage, rhs_storage, &op);
+        if !apply_transposed_inplace(&nest, lhs_storage, rhs_storage, &op) {
+            crate::zip::zip_apply_inplace(&nest, lhs_storage, rhs_storage, &op);
+        }
         return lhs;
     }
     if rhs.is_unique()
@@ -192,7 +262,10 @@ where
     {
         let lhs_storage: &[E] = lhs.storage();
         let rhs_storage: &mut [E] = rhs.storage_mut();
-        crate::zip::zip_apply_inplace(&nest, rhs_storage, lhs_storage, |r, l| op(l, r));
+        let flipped = |r, l| op(l, r);
+        if !apply_transposed_inplace(&nest, rhs_storage, lhs_storage, &flipped) {
+            crate::zip::zip_apply_inplace(&nest, rhs_storage, lhs_storage, flipped);
+        }
         return rhs;
     }
 
@@ -449,6 +522,50 @@ mod tests {
     use super::*;
     use alloc::vec;
     use burn_backend::{TensorData, Tolerance};
+
+    /// Keel patch: a transposed source, written row-major before the op, gives exactly the op
+    /// applied element by element — on either side of a non-commutative op, through the edges
+    /// the 8×8 blocks leave, and from a view that starts past its buffer's first element.
+    #[test]
+    fn op_with_a_transposed_source_is_the_op_element_by_element() {
+        let values = |len: usize, seed: u32| -> Vec<f32> {
+            (0..len as u32)
+                .map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 1999) as f32 / 97.0 - 10.0)
+                .collect()
+        };
+        for (rows, cols) in [(600, 256), (256, 256), (37, 129), (64, 600)] {
+            // A [cols + 3, rows] buffer, narrowed to its last `cols` rows, then transposed: a
+            // [rows, cols] view with strides (1, rows) and offset 3·rows.
+            let t_vals = values((cols + 3) * rows, 7);
+            let src = || {
+                FlexTensor::from_data(TensorData::new(t_vals.clone(), vec![cols + 3, rows]))
+                    .narrow(0, 3, cols)
+                    .transpose(0, 1)
+            };
+            let d_vals = values(rows * cols, 11);
+            let dense = || FlexTensor::from_data(TensorData::new(d_vals.clone(), vec![rows, cols]));
+            let at = |r: usize, c: usize| t_vals[(c + 3) * rows + r];
+            for dense_first in [true, false] {
+                let out = if dense_first {
+                    binary_op(dense(), src(), |a, b| a - b, |a, b| a - b, None)
+                } else {
+                    binary_op(src(), dense(), |a, b| a - b, |a, b| a - b, None)
+                };
+                let got = out.into_data().to_vec::<f32>().unwrap();
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let (d, t) = (d_vals[r * cols + c], at(r, c));
+                        let want = if dense_first { d - t } else { t - d };
+                        assert_eq!(
+                            got[r * cols + c].to_bits(),
+                            want.to_bits(),
+                            "{rows}x{cols} ({r}, {c})"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     // ===================
     // F16 tests

@@ -47,6 +47,28 @@ pub(crate) unsafe fn row_major_copy(b: *const f32, k: usize, n: usize, b_cs: isi
     out
 }
 
+/// `dst[c·ds + r] = src[r·ss + c]` for a `rows × cols` block: the 8×8 AVX shuffles where the CPU
+/// has them. Only moves 4-byte elements; their bits are untouched.
+///
+/// # Safety
+/// `src` must address `r·ss + c` and `dst` must address `c·ds + r` for every r < rows, c < cols.
+pub(crate) unsafe fn transpose_block(
+    src: *const f32,
+    rows: usize,
+    cols: usize,
+    ss: usize,
+    dst: *mut f32,
+    ds: usize,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; the caller vouches for the indices.
+        unsafe { transpose_avx(src, rows, cols, ss, dst, ds) };
+        return;
+    }
+    unsafe { transpose_scalar(src, rows, cols, ss, dst, ds, 0, 0) };
+}
+
 #[cfg(feature = "std")]
 std::thread_local! {
     /// One buffer per thread, reused: a fresh allocation of this size costs page faults each time.
