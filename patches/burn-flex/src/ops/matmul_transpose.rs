@@ -32,16 +32,8 @@ pub(crate) unsafe fn row_major_copy(b: *const f32, k: usize, n: usize, b_cs: isi
     let mut out = take_scratch();
     out.clear();
     out.reserve(k * n);
-    let dst = out.as_mut_ptr();
-    let src_stride = b_cs as usize;
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX; every source and destination index is in bounds (above).
-        unsafe { transpose_avx(b, n, k, src_stride, dst, n) };
-        unsafe { out.set_len(k * n) };
-        return out;
-    }
-    unsafe { transpose_scalar(b, n, k, src_stride, dst, n, 0, 0) };
+    // SAFETY: every source index is in bounds (above); `out` has room for k·n floats.
+    unsafe { transpose_block(b, n, k, b_cs as usize, out.as_mut_ptr(), n) };
     // SAFETY: all k·n elements were written.
     unsafe { out.set_len(k * n) };
     out
