@@ -446,6 +446,8 @@ type DOutputs = (Tensor<2>, Option<Tensor<2>>, Tensor<2>, Option<Tensor<2>>);
 /// Mean D(real), mean D(fake) and D's accuracy at telling them apart (by sign, or against the
 /// loss's own threshold).
 fn d_accuracy(kind: LossKind, r: &Tensor<2>, f: &Tensor<2>, stats: &mut StepStats) {
+    // On the inner backend: statistics, not part of the graph the loss differentiates.
+    let (r, f) = (&r.clone().inner(), &f.clone().inner());
     stats.d_real = r.clone().mean().into_scalar::<f64>();
     stats.d_fake = f.clone().mean().into_scalar::<f64>();
     let threshold = match kind {

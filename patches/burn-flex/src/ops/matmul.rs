@@ -274,6 +274,34 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let lhs_ptr = unsafe { lhs_data.as_ptr().add(lhs.layout().start_offset()) };
     let mut rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
+    let out_shape = Shape::from(vec![m, n]);
+    let parallelism = get_parallelism(m, n, k);
+    // Keel patch: x · Wᵀ with x and C smaller than W goes by columns (matmul_transpose.rs).
+    if T::dtype() == DType::F32
+        && lhs_col_stride == 1
+        && lhs_row_stride >= k as isize
+        && super::matmul_transpose::worth_transposing(k, n, rhs_row_stride, rhs_col_stride)
+        && super::matmul_transpose::cheaper_by_columns(m, k, n)
+        && !(matches!(parallelism, gemm::Parallelism::None) && split_rows(m, n, k))
+    {
+        let out = unsafe {
+            super::matmul_transpose::product_by_columns(
+                m,
+                k,
+                n,
+                lhs_ptr as *const f32,
+                lhs_row_stride as usize,
+                rhs_ptr as *const f32,
+                rhs_col_stride,
+                parallelism,
+            )
+        };
+        return FlexTensor::new(
+            Bytes::from_elems(out),
+            Layout::contiguous(out_shape),
+            T::dtype(),
+        );
+    }
     // Keel patch: a transposed right operand is written row-major first (matmul_transpose.rs).
     let row_major_rhs = if T::dtype() == DType::F32
         && super::matmul_transpose::worth_transposing(k, n, rhs_row_stride, rhs_col_stride)
@@ -287,9 +315,6 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     } else {
         None
     };
-
-    let out_shape = Shape::from(vec![m, n]);
-    let parallelism = get_parallelism(m, n, k);
 
     // Keel patch: gemm with `read_dst = false` writes every element of C without reading it
     // (k = 0 included: it stores zeros), so C is allocated uninitialised and written once,

@@ -67,6 +67,12 @@ std::thread_local! {
     static SCRATCH: core::cell::Cell<Vec<f32>> = const { core::cell::Cell::new(Vec::new()) };
 }
 
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// `product_by_columns`' second buffer (C column-major), beside `SCRATCH` (Aᵀ).
+    static SCRATCH_C: core::cell::Cell<Vec<f32>> = const { core::cell::Cell::new(Vec::new()) };
+}
+
 fn take_scratch() -> Vec<f32> {
     #[cfg(feature = "std")]
     return SCRATCH.with(|s| s.take());
@@ -80,6 +86,81 @@ pub(crate) fn give_back(v: Vec<f32>) {
     SCRATCH.with(|s| s.set(v));
     #[cfg(not(feature = "std"))]
     drop(v);
+}
+
+/// Whether `A·B` (A `m × k`, B `k × n` a transposed contiguous matrix) moves fewer floats by
+/// columns (`product_by_columns`: Aᵀ and C transposed, m·k + m·n) than with B made row-major
+/// (`row_major_copy`: k·n). So for `x · Wᵀ` with a batch smaller than the layer: an input
+/// gradient through a Linear, and its in-graph form for a penalty.
+pub(crate) fn cheaper_by_columns(m: usize, k: usize, n: usize) -> bool {
+    m >= 16 && m.saturating_mul(k.saturating_add(n)) < k.saturating_mul(n)
+}
+
+/// C = A·B, row-major `m × n`, computed as a column-major C by gemm: A (row-major, row stride
+/// `a_rs`) is transposed into a scratch buffer, which makes it column-major to gemm; B (element
+/// (p, j) at `b + j·b_cs + p`) is read where it lies; C is transposed back at the end. gemm then
+/// does not swap the product (its C is already column-major), and each element of C is the same
+/// fused multiply-add chain over k as `row_major_copy`'s route gives it (a·b and b·a are the same
+/// product; the k-blocking depends on k alone), so the result is bit-identical.
+///
+/// # Safety
+/// `a` must address `i·a_rs + p` (a_rs ≥ k) and `b` must address `j·b_cs + p` for every i < m,
+/// p < k, j < n.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn product_by_columns(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    a_rs: usize,
+    b: *const f32,
+    b_cs: isize,
+    parallelism: gemm::Parallelism,
+) -> Vec<f32> {
+    let mut at = take_scratch();
+    at.clear();
+    at.reserve(m * k);
+    #[cfg(feature = "std")]
+    let mut cc = SCRATCH_C.with(|s| s.take());
+    #[cfg(not(feature = "std"))]
+    let mut cc = Vec::new();
+    cc.clear();
+    cc.reserve(m * n);
+    let mut out = Vec::with_capacity(m * n);
+    unsafe {
+        // Aᵀ: element (i, p) at p·m + i.
+        transpose_block(a, m, k, a_rs, at.as_mut_ptr(), m);
+        at.set_len(m * k);
+        gemm::gemm(
+            m,
+            n,
+            k,
+            cc.as_mut_ptr(),
+            m as isize,
+            1,
+            false,
+            at.as_ptr(),
+            m as isize,
+            1,
+            b,
+            b_cs,
+            1,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        cc.set_len(m * n);
+        // Column-major C (n rows of m in memory) to row-major.
+        transpose_block(cc.as_ptr(), n, m, m, out.as_mut_ptr(), n);
+        out.set_len(m * n);
+    }
+    give_back(at);
+    #[cfg(feature = "std")]
+    SCRATCH_C.with(|s| s.set(cc));
+    out
 }
 
 /// dst[c·ds + r] = src[r·ss + c] for r ≥ r0 or c ≥ c0 (the edges the 8×8 blocks left).
@@ -188,6 +269,57 @@ mod tests {
                     assert_eq!(got[p * n + j], w[j * cs + p], "k {k} n {n} at ({p}, {j})");
                 }
             }
+        }
+    }
+
+    /// `x · Wᵀ` by columns and as burn-flex calls gemm on the view: the same bits, for shapes
+    /// with a ragged m, n or k, k across two k-blocks (600, 1100) and a padded row stride of A.
+    #[test]
+    fn product_by_columns_is_gemm_of_the_view_bit_for_bit() {
+        for &(m, n, k, pad) in &[
+            (64, 600, 256, 0),
+            (64, 256, 256, 0),
+            (64, 256, 600, 3),
+            (16, 40, 13, 0),
+            (37, 129, 70, 5),
+            (50, 1000, 1100, 0),
+        ] {
+            let a_rs = k + pad;
+            let a = values(m * a_rs, 7 + m as u64);
+            let w = values(n * k, 8 + n as u64); // W is n × k row-major; B = Wᵀ
+            let mut view = vec![f32::NAN; m * n];
+            let cols = unsafe {
+                crate::ops::matmul::gemm_call(
+                    m,
+                    n,
+                    k,
+                    view.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    a.as_ptr(),
+                    1,
+                    a_rs as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    gemm::Parallelism::None,
+                );
+                product_by_columns(
+                    m,
+                    k,
+                    n,
+                    a.as_ptr(),
+                    a_rs,
+                    w.as_ptr(),
+                    k as isize,
+                    gemm::Parallelism::None,
+                )
+            };
+            let same = view
+                .iter()
+                .zip(&cols)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "m {m} n {n} k {k}");
         }
     }
 
