@@ -10,6 +10,9 @@
 //!   bit for bit;
 //! - `peak`: 24 independent FMA chains and no memory at all: what no product can pass.
 //!
+//! Then how many of burn-flex's own buffers start on a 64-byte boundary, and the time of a whole
+//! series step's products through burn-flex with nothing else between them.
+//!
 //! Buffers start on a 64-byte boundary, as burn-flex's do; `OFFSET` floats moves every one off it.
 //!
 //! `cargo run --release -p keel-trainer --example matmul_ceiling [-- ROUNDS [OFFSET]]`
@@ -34,6 +37,58 @@ const SHAPES: [(usize, usize, usize); 5] = [
     (64, 600, 256),
     (128, 256, 256),
     (128, 600, 256),
+];
+/// Every 2-D product of one series step, in order: (m, k, n, then the row and column strides of
+/// the left and the right operand; a column stride of 1 is row-major). D's update (G's forward,
+/// D's forward on real and fake together, R1's input gradient, the backward pass), then G's.
+/// Logged around burn-flex's `matmul_2d_strided` in a BasicMotions run.
+const STEP: [(usize, usize, usize, usize, usize, usize, usize); 46] = [
+    (64, 36, 256, 36, 1, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (64, 256, 600, 256, 1, 600, 1),
+    (128, 600, 256, 600, 1, 256, 1),
+    (128, 256, 256, 256, 1, 256, 1),
+    (128, 256, 256, 256, 1, 256, 1),
+    (128, 4, 256, 4, 1, 256, 1),
+    (128, 256, 1, 256, 1, 1, 1),
+    (64, 256, 256, 256, 1, 1, 256),
+    (64, 256, 256, 256, 1, 1, 256),
+    (64, 256, 600, 256, 1, 1, 256),
+    (128, 1, 256, 1, 1, 1, 1),
+    (256, 128, 1, 1, 256, 1, 1),
+    (128, 256, 256, 256, 1, 1, 256),
+    (256, 128, 256, 1, 256, 256, 1),
+    (64, 600, 256, 600, 1, 256, 1),
+    (256, 64, 600, 1, 256, 600, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (256, 64, 256, 1, 256, 256, 1),
+    (128, 256, 256, 256, 1, 1, 256),
+    (256, 128, 256, 1, 256, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (256, 64, 256, 1, 256, 256, 1),
+    (4, 128, 256, 1, 4, 256, 1),
+    (600, 128, 256, 1, 600, 256, 1),
+    (64, 36, 256, 36, 1, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (64, 256, 600, 256, 1, 600, 1),
+    (64, 600, 256, 600, 1, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (64, 256, 256, 256, 1, 256, 1),
+    (64, 4, 256, 4, 1, 256, 1),
+    (64, 256, 1, 256, 1, 1, 1),
+    (64, 1, 256, 1, 1, 1, 1),
+    (64, 256, 256, 256, 1, 1, 256),
+    (64, 256, 256, 256, 1, 1, 256),
+    (64, 256, 600, 256, 1, 1, 256),
+    (64, 600, 256, 600, 1, 1, 600),
+    (256, 64, 600, 1, 256, 600, 1),
+    (64, 256, 256, 256, 1, 1, 256),
+    (256, 64, 256, 1, 256, 256, 1),
+    (64, 256, 256, 256, 1, 1, 256),
+    (256, 64, 256, 1, 256, 256, 1),
+    (36, 64, 256, 1, 36, 256, 1),
 ];
 const COPIES: usize = 16;
 /// Multiply-adds per timed measurement (~0.1 s at this core's rates).
@@ -61,6 +116,13 @@ fn main() {
         println!(
             "burn-flex's own buffers at these sizes: {aligned} of {all} on a 64-byte boundary."
         );
+        // One thread, as `keel train --threads 1` runs: burn-flex splits products over a larger pool.
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("a one-thread pool");
+        let (ms, rate) = one.install(|| step_products(200 * rounds));
+        println!("A series step's 46 products through burn-flex, back to back: {ms:.3} ms, {rate:.1} G multiply-adds/s.");
         return;
     }
     println!("This comparison needs an x86-64 CPU with AVX-512.");
@@ -186,6 +248,45 @@ fn flex_alignment() -> (usize, usize) {
         }
     }
     (offsets.iter().filter(|&&o| o == 0).count(), offsets.len())
+}
+
+/// Milliseconds and G multiply-adds per second of `STEP`'s products through burn-flex (its own
+/// transposes and allocation included), with nothing else between them: each operand is made once
+/// per shape and layout and reused, as a step reuses its weights.
+fn step_products(steps: usize) -> (f64, f64) {
+    use burn::tensor::{Device, Distribution, Tensor};
+    let device = Device::flex();
+    let mut made = std::collections::HashMap::new();
+    let mut operand = |rows: usize, cols: usize, rs: usize, cs: usize| -> Tensor<2> {
+        made.entry((rows, cols, rs, cs))
+            .or_insert_with(|| {
+                let normal = Distribution::Normal(0.0, 1.0);
+                if cs == 1 || rows == 1 || (cols == 1 && rs == 1) {
+                    Tensor::<2>::random([rows, cols], normal, &device)
+                } else {
+                    // Column-major: the transpose of a row-major [cols, rows].
+                    Tensor::<2>::random([cols, rows], normal, &device).transpose()
+                }
+            })
+            .clone()
+    };
+    let pairs: Vec<(Tensor<2>, Tensor<2>)> = STEP
+        .iter()
+        .map(|&(m, k, n, a, b, c, d)| (operand(m, k, a, b), operand(k, n, c, d)))
+        .collect();
+    let run = |times: usize| {
+        for _ in 0..times {
+            for (l, r) in &pairs {
+                std::hint::black_box(l.clone().matmul(r.clone()));
+            }
+        }
+    };
+    run(20);
+    let t = Instant::now();
+    run(steps);
+    let secs = t.elapsed().as_secs_f64() / steps as f64;
+    let macs: usize = STEP.iter().map(|&(m, k, n, ..)| m * k * n).sum();
+    (secs * 1e3, macs as f64 / secs / 1e9)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
