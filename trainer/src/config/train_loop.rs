@@ -73,6 +73,12 @@ section! {
         pub checkpoint_every: usize = 500,
         /// Generator samples drawn for each metric snapshot (PacGAN: 2500).
         pub eval_samples: usize = 2500,
+        /// Take the gradients of an all-MLP model by hand on the CPU, in fewer and larger products,
+        /// instead of through burn's autodiff graph (ReLU/LeakyReLU MLPs without batch norm, noise,
+        /// spectral norm or minibatch-std; R1/R2 but no gradient penalty; no weight penalties,
+        /// instance noise or augmentation; other settings always use the graph). Sums run in
+        /// another order: runs differ from `false` in rounding.
+        pub fused_step: bool = true,
     }
 }
 

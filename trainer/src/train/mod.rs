@@ -8,6 +8,7 @@ mod ema;
 mod fused_adam;
 mod in_place;
 pub mod inject;
+mod mlp_step;
 mod optim;
 mod sampling;
 mod snapshot;

@@ -1,5 +1,6 @@
 //! One generator step: n_critic discriminator updates, then one generator update.
 
+use super::mlp_step::{self, class_indices, plain, Objective};
 use super::{
     build_optimizer, clip_if_set, clip_weights, learning_rate, normal_tensor, uniform_tensor,
     Augmenter, Batcher, Ema, Faults,
@@ -92,6 +93,8 @@ pub struct Trainer {
     /// Stand-ins that hold `g`'s and `d`'s places while the optimizer has them (`step_moved`).
     g_spare: Option<Generator>,
     d_spare: Option<Discriminator>,
+    /// The gradients are taken by hand (`mlp_step`), not through burn's autodiff.
+    hand: bool,
 }
 
 /// `update(live)` with the module moved out of its place and `spare` standing in. burn's
@@ -171,6 +174,7 @@ impl Trainer {
         }
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&g, cfg.train.ema));
         let (g_spare, d_spare) = (Some(unshared(&g)), Some(unshared(&d)));
+        let hand = mlp_step::applies(&cfg, &g, &d, &device);
         read_column_major_lhs_in_place();
         let opt_g = build_optimizer(&cfg.optim);
         let opt_d = build_optimizer(&cfg.optim);
@@ -189,6 +193,7 @@ impl Trainer {
             faults: Faults::default(),
             g_spare,
             d_spare,
+            hand,
         })
     }
 
@@ -259,6 +264,19 @@ impl Trainer {
             .batcher
             .classes_like_data(&mut self.rng, b, &self.device);
         let z = self.g_input(b, y.as_ref());
+        if self.hand {
+            let classes = y.as_ref().map(class_indices);
+            let (grads, loss) = mlp_step::g_gradients(
+                &self.g,
+                &self.d,
+                plain(z),
+                classes.as_deref(),
+                cfg.loss.kind,
+            );
+            stats.loss_g = loss;
+            self.g_apply(grads, lr_g, &mut stats);
+            return stats;
+        }
         let mode = GenMode {
             train: true,
             update_stats: true,
@@ -281,7 +299,14 @@ impl Trainer {
             loss = loss + p;
         }
         stats.loss_g = loss.clone().into_scalar::<f64>();
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.g);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.g);
+        self.g_apply(grads, lr_g, &mut stats);
+        stats
+    }
+
+    /// G's update from its gradients, then the step count, ADA's figure and the EMA.
+    fn g_apply(&mut self, mut grads: GradientsParams, lr_g: f64, stats: &mut StepStats) {
+        let cfg = &self.cfg;
         stats.grad_norm_g = clip_if_set(&self.g, &mut grads, cfg.regularize.grad_clip);
         let opt = &mut self.opt_g;
         step_moved(&mut self.g, &mut self.g_spare, |g| opt.step(lr_g, g, grads));
@@ -290,7 +315,6 @@ impl Trainer {
         if let Some(ema) = &mut self.ema {
             ema.update(&self.g, self.step <= cfg.train.ema_start);
         }
-        stats
     }
 
     /// One discriminator update; `poison` turns the real batch into NaN (the `nan-batch` fault).
@@ -314,6 +338,23 @@ impl Trainer {
         let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
         let real_in = self.d_input(real.x, sigma);
         let fake_in = self.d_input(fake, sigma);
+        if self.hand {
+            let classes = y.as_ref().map(class_indices);
+            let (grads, t) = mlp_step::d_gradients(
+                &self.d,
+                plain(real_in),
+                plain(fake_in),
+                classes.as_deref(),
+                Objective::of(&cfg),
+            );
+            accuracy(cfg.loss.kind, &t.r, &t.f, stats);
+            if cfg.penalty.r1 > 0.0 || cfg.penalty.r2 > 0.0 {
+                stats.penalty = t.penalty;
+            }
+            stats.loss_d = t.loss;
+            self.d_apply(grads, lr_d, stats);
+            return;
+        }
 
         let w = self.d.weights(true);
         let pc = cfg.penalty.clone();
@@ -359,9 +400,15 @@ impl Trainer {
             loss = loss + p;
         }
         stats.loss_d = loss.clone().into_scalar::<f64>();
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.d);
-        stats.grad_norm_d = clip_if_set(&self.d, &mut grads, cfg.regularize.grad_clip);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.d);
         drop(w);
+        self.d_apply(grads, lr_d, stats);
+    }
+
+    /// D's update from its gradients (clipped when set), then weight clipping when set.
+    fn d_apply(&mut self, mut grads: GradientsParams, lr_d: f64, stats: &mut StepStats) {
+        let cfg = &self.cfg;
+        stats.grad_norm_d = clip_if_set(&self.d, &mut grads, cfg.regularize.grad_clip);
         let opt = &mut self.opt_d;
         step_moved(&mut self.d, &mut self.d_spare, |d| opt.step(lr_d, d, grads));
         if cfg.regularize.weight_clip > 0.0 {
@@ -450,11 +497,7 @@ fn d_accuracy(kind: LossKind, r: &Tensor<2>, f: &Tensor<2>, stats: &mut StepStat
     let (r, f) = (&r.clone().inner(), &f.clone().inner());
     stats.d_real = r.clone().mean().into_scalar::<f64>();
     stats.d_fake = f.clone().mean().into_scalar::<f64>();
-    let threshold = match kind {
-        LossKind::LeastSquares => 0.5,
-        LossKind::Wasserstein => 0.5 * (stats.d_real + stats.d_fake),
-        _ => 0.0,
-    };
+    let threshold = decision_threshold(kind, stats);
     let right = r
         .clone()
         .greater_elem(threshold)
@@ -467,4 +510,25 @@ fn d_accuracy(kind: LossKind, r: &Tensor<2>, f: &Tensor<2>, stats: &mut StepStat
             .sum()
             .into_scalar::<i64>();
     stats.d_acc = right as f64 / (r.dims()[0] + f.dims()[0]) as f64;
+}
+
+/// `d_accuracy` on D's outputs as values (the hand-differentiated update's).
+fn accuracy(kind: LossKind, r: &[f32], f: &[f32], stats: &mut StepStats) {
+    let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+    stats.d_real = mean(r);
+    stats.d_fake = mean(f);
+    let threshold = decision_threshold(kind, stats);
+    let right = r.iter().filter(|x| f64::from(**x) > threshold).count()
+        + f.iter().filter(|x| f64::from(**x) <= threshold).count();
+    stats.d_acc = right as f64 / (r.len() + f.len()) as f64;
+}
+
+/// Where D's output separates real from fake: 0 for logits and hinge, ½ for least squares, the
+/// midpoint of the means (already in `stats`) for a critic.
+fn decision_threshold(kind: LossKind, stats: &StepStats) -> f64 {
+    match kind {
+        LossKind::LeastSquares => 0.5,
+        LossKind::Wasserstein => 0.5 * (stats.d_real + stats.d_fake),
+        _ => 0.0,
+    }
 }
