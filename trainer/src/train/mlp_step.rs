@@ -93,13 +93,6 @@ pub(super) fn d_gradients(
     let net = DNet::of(d);
     let b = real.dims()[0];
     let n = 2 * b;
-    let x = Tensor::cat(vec![real, fake], 0);
-    let hs = net.forward(x);
-    let cls: Option<Vec<usize>> = classes.map(|c| c.iter().chain(c).copied().collect());
-    let top = Slab::new(hs[hs.len() - 1].clone());
-    let out = net.head(top.values(), cls.as_deref());
-    let (loss, s) = d_loss_rows(obj, &out[..b], &out[b..]);
-
     // Rows of the backward pass: the n rows of the loss, then the rows whose input gradient a
     // penalty reads (each the copy of a source row, with an upstream gradient of one).
     let mut srcs: Vec<usize> = (0..n).collect();
@@ -111,13 +104,26 @@ pub(super) fn d_gradients(
         }
     }
     let p = gammas.len();
+
+    // Each level holds a layer's input on the loss's n rows and, below them, the gradient the
+    // penalty sends back to it on its p rows (written on the way up): one weight-gradient product
+    // then serves both, without copying them together.
+    let mut levels = vec![stack(&[real, fake], p)];
+    for layer in &net.hidden {
+        let h = levels[levels.len() - 1].clone().narrow(0, 0, n);
+        levels.push(layer.forward_stacked(h, Some(net.act), p));
+    }
+    let depth = net.hidden.len();
+    let cls: Option<Vec<usize>> = classes.map(|c| c.iter().chain(c).copied().collect());
+    let top = Slab::new(levels[depth].clone());
+    let out = net.head(&top.values()[..n * net.features], cls.as_deref());
+    let (loss, s) = d_loss_rows(obj, &out[..b], &out[b..]);
     let mut up = s.clone();
     up.resize(n + p, 1.0);
     let mut delta = net.top_delta(top.values(), cls.as_deref(), &srcs, &up);
     drop(top);
 
     // Down the layers: Δ_l for every layer; the input gradient of the penalised rows at the bottom.
-    let depth = net.hidden.len();
     let mut deltas = Vec::with_capacity(depth);
     let mut gx = None;
     for l in (0..depth).rev() {
@@ -125,7 +131,7 @@ pub(super) fn d_gradients(
         if l > 0 {
             let back = delta.clone().matmul(wt);
             deltas.push(delta);
-            delta = mask(back, &hs[l], &srcs, net.act);
+            delta = mask(back, &levels[l], &srcs, net.act);
         } else {
             if p > 0 {
                 gx = Some(delta.clone().narrow(0, n, p).matmul(wt));
@@ -135,52 +141,54 @@ pub(super) fn d_gradients(
     }
     deltas.reverse();
 
-    // The penalty Σ γ/(2B)·‖∇ₓD‖² and its gradient with respect to ∇ₓD, γ/B·∇ₓD.
+    // The penalty Σ γ/(2B)·‖∇ₓD‖² and its gradient with respect to ∇ₓD, γ/B·∇ₓD, below the inputs.
     let mut penalty = 0.0f64;
-    let mut gbar = gx.map(|gx| {
-        let mut slab = Slab::new(gx);
-        let v = slab.values_mut();
-        let cols = v.len() / p;
-        for (row, &gamma) in v.chunks_exact_mut(cols).zip(&gammas) {
-            let sq: f64 = row.iter().map(|x| f64::from(*x) * f64::from(*x)).sum();
-            penalty += f64::from(gamma) / (2.0 * b as f64) * sq;
-            let k = gamma / b as f32;
-            row.iter_mut().for_each(|x| *x *= k);
-        }
-        slab.into_tensor()
-    });
+    if let Some(gx) = gx {
+        let gx = Slab::new(gx);
+        in_place(&mut levels[0], |v| {
+            let cols = gx.values().len() / p;
+            penalty = pulp::Arch::new().dispatch(Penalty {
+                out: &mut v[n * cols..],
+                gx: gx.values(),
+                gammas: &gammas,
+                batch: b,
+            });
+        });
+    }
 
     // Up the layers: each weight gradient from the loss's rows and the penalty's in one product.
     let mut grads = GradientsParams::new();
     let pen_srcs = &srcs[n..];
     for (l, layer) in net.hidden.iter().enumerate() {
-        let left = match &gbar {
-            Some(gb) => Tensor::cat(vec![hs[l].clone(), gb.clone()], 0),
-            None => hs[l].clone(),
-        };
+        let left = levels[l].clone();
         grads.register(layer.w_id, left.transpose().matmul(deltas[l].clone()));
         let db = col_sums(
             &Slab::new(deltas[l].clone()).values()[..n * layer.width],
             layer.width,
         );
         grads.register(layer.b_id, tensor1(db, &net.device));
-        if let Some(gb) = gbar.take() {
-            gbar = Some(mask(
-                gb.matmul(layer.w.clone()),
-                &hs[l + 1],
-                pen_srcs,
-                net.act,
-            ));
+        if p > 0 {
+            let back = Slab::new(levels[l].clone().narrow(0, n, p).matmul(layer.w.clone()));
+            in_place(&mut levels[l + 1], |v| {
+                let (h, below) = v.split_at_mut(n * layer.width);
+                pulp::Arch::new().dispatch(MaskInto {
+                    out: below,
+                    g: back.values(),
+                    h,
+                    srcs: pen_srcs,
+                    act: net.act,
+                });
+            });
         }
     }
-    let top = Slab::new(hs[depth].clone());
-    let gbar = gbar.map(Slab::new);
+    let top = Slab::new(levels[depth].clone());
+    let (top, gbar) = top.values().split_at(n * net.features);
     net.head_grads(
         &mut grads,
-        top.values(),
+        top,
         cls.as_deref(),
         &s,
-        gbar.as_ref().map(|g| (g.values(), pen_srcs)),
+        (p > 0).then_some((gbar, pen_srcs)),
     );
     let (r, f) = out.split_at(b);
     let terms = DTerms {
@@ -190,6 +198,26 @@ pub(super) fn d_gradients(
         penalty,
     };
     (grads, terms)
+}
+
+/// `parts` one below the other, then `extra` rows of zeros: `[Σ rows + extra, cols]`.
+fn stack(parts: &[Tensor<2>], extra: usize) -> Tensor<2> {
+    let cols = parts[0].dims()[1];
+    let rows: usize = parts.iter().map(|t| t.dims()[0]).sum::<usize>() + extra;
+    let mut v = Vec::with_capacity(rows * cols);
+    for t in parts {
+        v.extend_from_slice(Slab::new(plain(t.clone())).values());
+    }
+    v.resize(rows * cols, 0.0);
+    Tensor::from_data(TensorData::new(v, [rows, cols]), &parts[0].device())
+}
+
+/// `f` on `t`'s values, changed where they lie (`t`'s buffer is not shared at the call sites).
+fn in_place(t: &mut Tensor<2>, f: impl FnOnce(&mut [f32])) {
+    let stand_in = Tensor::<2>::empty([0, 0], &t.device());
+    let mut slab = Slab::new(std::mem::replace(t, stand_in));
+    f(slab.values_mut());
+    *t = slab.into_tensor();
 }
 
 /// G's gradients for one update: `z` is G's input `[B, latent + classes]` (inner backend), scored
@@ -235,6 +263,13 @@ pub(super) fn g_gradients(
         }
     }
     (grads, loss)
+}
+
+/// G's output for `z` (inner backend): what `Generator::forward` computes for these models (the
+/// same products, bias adds and ReLUs, in the same order), without burn's separate passes.
+pub(super) fn generate(g: &Generator, z: Tensor<2>) -> Tensor<2> {
+    let mut hs = GNet::of(g).forward(z);
+    hs.pop().expect("G has an output layer")
 }
 
 /// Class indices of one-hot rows.
@@ -293,6 +328,29 @@ impl Layer {
             act,
         });
         a.into_tensor()
+    }
+}
+
+impl Layer {
+    /// φ(`h`·W + b) on `h`'s rows, then `extra` rows of zeros below them.
+    fn forward_stacked(&self, h: Tensor<2>, act: Option<Pw>, extra: usize) -> Tensor<2> {
+        let n = h.dims()[0];
+        let a = Slab::new(h.matmul(self.w.clone()));
+        let bias = Slab::new(self.b.clone());
+        let mut v = Vec::with_capacity((n + extra) * self.width);
+        pulp::Arch::new().dispatch(BiasActInto {
+            out: &mut v.spare_capacity_mut()[..n * self.width],
+            a: a.values(),
+            bias: bias.values(),
+            act,
+        });
+        // SAFETY: `BiasActInto` wrote each of the first n · width elements.
+        unsafe { v.set_len(n * self.width) };
+        v.resize((n + extra) * self.width, 0.0);
+        Tensor::from_data(
+            TensorData::new(v, [n + extra, self.width]),
+            &self.w.device(),
+        )
     }
 }
 
@@ -379,6 +437,19 @@ impl DNet {
 
     /// D(x, y) per row: h·w + b + ⟨E·y, h⟩.
     fn head(&self, top: &[f32], classes: Option<&[usize]>) -> Vec<f32> {
+        struct Op<'a>(&'a DNet, &'a [f32], Option<&'a [usize]>);
+        impl pulp::WithSimd for Op<'_> {
+            type Output = Vec<f32>;
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<f32> {
+                self.0.head_rows(self.1, self.2)
+            }
+        }
+        pulp::Arch::new().dispatch(Op(self, top, classes))
+    }
+
+    #[inline(always)]
+    fn head_rows(&self, top: &[f32], classes: Option<&[usize]>) -> Vec<f32> {
         let f = self.features;
         top.chunks_exact(f)
             .enumerate()
@@ -394,6 +465,31 @@ impl DNet {
 
     /// Δ_L = up·(w + E·y) ⊙ φ'(h_L) for each backward row (row `r` a copy of row `srcs[r]`).
     fn top_delta(
+        &self,
+        top: &[f32],
+        classes: Option<&[usize]>,
+        srcs: &[usize],
+        up: &[f32],
+    ) -> Tensor<2> {
+        struct Op<'a>(
+            &'a DNet,
+            &'a [f32],
+            Option<&'a [usize]>,
+            &'a [usize],
+            &'a [f32],
+        );
+        impl pulp::WithSimd for Op<'_> {
+            type Output = Tensor<2>;
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _: S) -> Tensor<2> {
+                self.0.top_delta_rows(self.1, self.2, self.3, self.4)
+            }
+        }
+        pulp::Arch::new().dispatch(Op(self, top, classes, srcs, up))
+    }
+
+    #[inline(always)]
+    fn top_delta_rows(
         &self,
         top: &[f32],
         classes: Option<&[usize]>,
@@ -431,6 +527,40 @@ impl DNet {
         s: &[f32],
         pen: Option<(&[f32], &[usize])>,
     ) {
+        type Pen<'a> = Option<(&'a [f32], &'a [usize])>;
+        struct Op<'a>(&'a DNet, &'a [f32], Option<&'a [usize]>, &'a [f32], Pen<'a>);
+        impl pulp::WithSimd for Op<'_> {
+            type Output = (Vec<f32>, Option<Vec<f32>>);
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _: S) -> Self::Output {
+                self.0.head_grad_values(self.1, self.2, self.3, self.4)
+            }
+        }
+        let (dw, de) = pulp::Arch::new().dispatch(Op(self, top, classes, s, pen));
+        let (f, dev) = (self.features, &self.device);
+        grads.register(
+            self.out_ids.0,
+            Tensor::<2>::from_data(TensorData::new(dw, [f, 1]), dev),
+        );
+        grads.register(self.out_ids.1, tensor1(vec![s.iter().sum()], dev));
+        if let (Some(de), Some(id)) = (de, self.embed_id) {
+            let rows = de.len() / f;
+            grads.register(
+                id,
+                Tensor::<2>::from_data(TensorData::new(de, [rows, f]), dev),
+            );
+        }
+    }
+
+    /// The gradients of the output weights and of the embedding.
+    #[inline(always)]
+    fn head_grad_values(
+        &self,
+        top: &[f32],
+        classes: Option<&[usize]>,
+        s: &[f32],
+        pen: Option<(&[f32], &[usize])>,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
         let f = self.features;
         let mut dw = vec![0.0f32; f];
         let mut de = self.embed.as_ref().map(|e| vec![0.0f32; e.len()]);
@@ -458,24 +588,29 @@ impl DNet {
                 }
             }
         }
-        let dev = &self.device;
-        grads.register(
-            self.out_ids.0,
-            Tensor::<2>::from_data(TensorData::new(dw, [f, 1]), dev),
-        );
-        grads.register(self.out_ids.1, tensor1(vec![s.iter().sum()], dev));
-        if let (Some(de), Some(id)) = (de, self.embed_id) {
-            let rows = de.len() / f;
-            grads.register(
-                id,
-                Tensor::<2>::from_data(TensorData::new(de, [rows, f]), dev),
-            );
-        }
+        (dw, de)
     }
 }
 
+/// Σ aᵢbᵢ in sixteen partial sums (one AVX-512 register, two AVX2 ones), added in a fixed order:
+/// the same figure at any SIMD width. A single running sum is a chain of dependent adds.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// ReLU or LeakyReLU, as `Act` computes them in the graph (LeakyReLU as `a·x + (1 − a)·relu(x)`,
@@ -577,6 +712,114 @@ impl pulp::WithSimd for BiasAct<'_> {
             }
         }
     }
+}
+
+struct BiasActInto<'a> {
+    out: &'a mut [std::mem::MaybeUninit<f32>],
+    a: &'a [f32],
+    bias: &'a [f32],
+    act: Option<Pw>,
+}
+
+impl pulp::WithSimd for BiasActInto<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let cols = self.bias.len();
+        let rows = self
+            .out
+            .chunks_exact_mut(cols)
+            .zip(self.a.chunks_exact(cols));
+        for (o, a) in rows {
+            let each = o.iter_mut().zip(a).zip(self.bias);
+            match self.act {
+                Some(p) => each.for_each(|((o, x), b)| {
+                    o.write(p.f(x + b));
+                }),
+                None => each.for_each(|((o, x), b)| {
+                    o.write(x + b);
+                }),
+            }
+        }
+    }
+}
+
+/// `out[k] = g[k] ⊙ φ'(h[srcs[k]])`, row by row.
+struct MaskInto<'a> {
+    out: &'a mut [f32],
+    g: &'a [f32],
+    h: &'a [f32],
+    srcs: &'a [usize],
+    act: Pw,
+}
+
+impl pulp::WithSimd for MaskInto<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let cols = self.g.len() / self.srcs.len();
+        let rows = self
+            .out
+            .chunks_exact_mut(cols)
+            .zip(self.g.chunks_exact(cols));
+        for ((o, g), &src) in rows.zip(self.srcs) {
+            let h = &self.h[src * cols..][..cols];
+            o.iter_mut()
+                .zip(g)
+                .zip(h)
+                .for_each(|((o, x), y)| *o = x * self.act.d(*y));
+        }
+    }
+}
+
+/// Σ γ/(2B)·‖g‖² over the rows of `gx`, writing γ/B·g into `out`'s rows.
+struct Penalty<'a> {
+    out: &'a mut [f32],
+    gx: &'a [f32],
+    gammas: &'a [f32],
+    batch: usize,
+}
+
+impl pulp::WithSimd for Penalty<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> f64 {
+        let cols = self.gx.len() / self.gammas.len();
+        let b = self.batch;
+        let rows = self
+            .out
+            .chunks_exact_mut(cols)
+            .zip(self.gx.chunks_exact(cols));
+        let mut total = 0.0;
+        for ((o, g), &gamma) in rows.zip(self.gammas) {
+            total += f64::from(gamma) / (2.0 * b as f64) * sum_sq(g);
+            let k = gamma / b as f32;
+            o.iter_mut().zip(g).for_each(|(o, x)| *o = x * k);
+        }
+        total
+    }
+}
+
+/// Σx² in sixteen f64 partial sums added in a fixed order (`clip::SumSq`'s scheme).
+#[inline(always)]
+fn sum_sq(v: &[f32]) -> f64 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|x| f64::from(*x).powi(2))
+        .sum();
+    for c in chunks {
+        for k in 0..LANES {
+            acc[k] += f64::from(c[k]) * f64::from(c[k]);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 struct Mask<'a> {
@@ -907,6 +1150,27 @@ mod tests {
         check_g(&["loss.kind=wasserstein", "model.g_depth=1"], 0);
         check_g(&["loss.kind=least-squares", "model.g_depth=0"], CLASSES);
         check_g(&["loss.kind=hinge", "model.g_activation=leaky-relu"], 2);
+    }
+
+    /// The fakes of a D update are `Generator::forward`'s bit for bit.
+    #[test]
+    fn generate_is_the_generators_forward_bit_for_bit() {
+        for sets in [
+            &[][..],
+            &["model.g_activation=leaky-relu", "model.g_depth=2"],
+        ] {
+            let cfg = config(sets);
+            let mut rng = Pcg64Mcg::seed_from_u64(3);
+            let (g, _) = nets(&cfg, CLASSES, &mut rng);
+            let dev = Device::flex();
+            let z = normal_tensor(&mut rng, B, cfg.model.latent + CLASSES, 1.0, &dev);
+            let want = g.valid().forward(z.clone(), GenMode::inference());
+            let bits = |t: Tensor<2>| -> Vec<u32> {
+                let v = t.into_data().try_to_vec::<f32>().unwrap();
+                v.iter().map(|x| x.to_bits()).collect()
+            };
+            assert_eq!(bits(generate(&g, z)), bits(want), "{sets:?}");
+        }
     }
 
     /// The default recipes take the hand-written step; what it cannot do goes through the graph.

@@ -328,22 +328,13 @@ impl Trainer {
         let y = real.y;
         // Fakes share the real batch's classes, so an interpolate between them has one class.
         let z = self.g_input(b, y.as_ref());
-        // Fakes for D come from G on the inner backend: no orphan graph is left behind.
-        let g_inner = self.g.valid();
-        let mode = GenMode {
-            train: true,
-            update_stats: false,
-            noise: Some(&mut self.rng),
-        };
-        let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
-        let real_in = self.d_input(real.x, sigma);
-        let fake_in = self.d_input(fake, sigma);
         if self.hand {
+            let fake = mlp_step::generate(&self.g, plain(z));
             let classes = y.as_ref().map(class_indices);
             let (grads, t) = mlp_step::d_gradients(
                 &self.d,
-                plain(real_in),
-                plain(fake_in),
+                plain(real.x),
+                fake,
                 classes.as_deref(),
                 Objective::of(&cfg),
             );
@@ -355,6 +346,16 @@ impl Trainer {
             self.d_apply(grads, lr_d, stats);
             return;
         }
+        // Fakes for D come from G on the inner backend: no orphan graph is left behind.
+        let g_inner = self.g.valid();
+        let mode = GenMode {
+            train: true,
+            update_stats: false,
+            noise: Some(&mut self.rng),
+        };
+        let fake = Tensor::from_inner(g_inner.forward(z.inner(), mode));
+        let real_in = self.d_input(real.x, sigma);
+        let fake_in = self.d_input(fake, sigma);
 
         let w = self.d.weights(true);
         let pc = cfg.penalty.clone();
