@@ -171,9 +171,9 @@ pub(super) fn d_gradients(
             let back = Slab::new(levels[l].clone().narrow(0, n, p).matmul(layer.w.clone()));
             in_place(&mut levels[l + 1], |v| {
                 let (h, below) = v.split_at_mut(n * layer.width);
-                pulp::Arch::new().dispatch(MaskInto {
+                pulp::Arch::new().dispatch(Mask {
                     out: below,
-                    g: back.values(),
+                    g: Some(back.values()),
                     h,
                     srcs: pen_srcs,
                     act: net.act,
@@ -318,21 +318,12 @@ impl Layer {
         }
     }
 
-    /// `h·W + b`, then φ (none: the output layer), in one pass over the product.
+    /// φ(`h`·W + b) (no φ: the output layer), in one pass over the product.
     fn forward(&self, h: Tensor<2>, act: Option<Pw>) -> Tensor<2> {
-        let mut a = Slab::new(h.matmul(self.w.clone()));
-        let bias = Slab::new(self.b.clone());
-        pulp::Arch::new().dispatch(BiasAct {
-            a: a.values_mut(),
-            bias: bias.values(),
-            act,
-        });
-        a.into_tensor()
+        self.forward_stacked(h, act, 0)
     }
-}
 
-impl Layer {
-    /// φ(`h`·W + b) on `h`'s rows, then `extra` rows of zeros below them.
+    /// φ(`h`·W + b) on `h`'s rows (no φ: the output layer), then `extra` rows of zeros below them.
     fn forward_stacked(&self, h: Tensor<2>, act: Option<Pw>, extra: usize) -> Tensor<2> {
         let n = h.dims()[0];
         let a = Slab::new(h.matmul(self.w.clone()));
@@ -674,7 +665,8 @@ fn mask(g: Tensor<2>, h: &Tensor<2>, srcs: &[usize], act: Pw) -> Tensor<2> {
     let mut g = Slab::new(g);
     let h = Slab::new(h.clone());
     pulp::Arch::new().dispatch(Mask {
-        g: g.values_mut(),
+        out: g.values_mut(),
+        g: None,
         h: h.values(),
         srcs,
         act,
@@ -689,30 +681,6 @@ fn col_sums(v: &[f32], cols: usize) -> Vec<f32> {
 
 // The loops below are `pulp` ops: `with_simd` is inlined into an AVX-512 / AVX2 copy of the loop,
 // which a closure handed to the dispatcher would not be (fused_adam.rs).
-
-struct BiasAct<'a> {
-    a: &'a mut [f32],
-    bias: &'a [f32],
-    act: Option<Pw>,
-}
-
-impl pulp::WithSimd for BiasAct<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let cols = self.bias.len();
-        for row in self.a.chunks_exact_mut(cols) {
-            match self.act {
-                Some(p) => row
-                    .iter_mut()
-                    .zip(self.bias)
-                    .for_each(|(x, b)| *x = p.f(*x + b)),
-                None => row.iter_mut().zip(self.bias).for_each(|(x, b)| *x += b),
-            }
-        }
-    }
-}
 
 struct BiasActInto<'a> {
     out: &'a mut [std::mem::MaybeUninit<f32>],
@@ -741,35 +709,6 @@ impl pulp::WithSimd for BiasActInto<'_> {
                     o.write(x + b);
                 }),
             }
-        }
-    }
-}
-
-/// `out[k] = g[k] ⊙ φ'(h[srcs[k]])`, row by row.
-struct MaskInto<'a> {
-    out: &'a mut [f32],
-    g: &'a [f32],
-    h: &'a [f32],
-    srcs: &'a [usize],
-    act: Pw,
-}
-
-impl pulp::WithSimd for MaskInto<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let cols = self.g.len() / self.srcs.len();
-        let rows = self
-            .out
-            .chunks_exact_mut(cols)
-            .zip(self.g.chunks_exact(cols));
-        for ((o, g), &src) in rows.zip(self.srcs) {
-            let h = &self.h[src * cols..][..cols];
-            o.iter_mut()
-                .zip(g)
-                .zip(h)
-                .for_each(|((o, x), y)| *o = x * self.act.d(*y));
         }
     }
 }
@@ -822,8 +761,10 @@ fn sum_sq(v: &[f32]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+/// `out[r] = g[r] ⊙ φ'(h[srcs[r]])` row by row; without `g`, `out` holds g and is scaled in place.
 struct Mask<'a> {
-    g: &'a mut [f32],
+    out: &'a mut [f32],
+    g: Option<&'a [f32]>,
     h: &'a [f32],
     srcs: &'a [usize],
     act: Pw,
@@ -834,12 +775,18 @@ impl pulp::WithSimd for Mask<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        let cols = self.g.len() / self.srcs.len();
-        for (row, &src) in self.g.chunks_exact_mut(cols).zip(self.srcs) {
+        let cols = self.out.len() / self.srcs.len();
+        let act = self.act;
+        for (r, (o, &src)) in self.out.chunks_exact_mut(cols).zip(self.srcs).enumerate() {
             let h = &self.h[src * cols..][..cols];
-            row.iter_mut()
-                .zip(h)
-                .for_each(|(x, y)| *x *= self.act.d(*y));
+            match self.g {
+                Some(g) => o
+                    .iter_mut()
+                    .zip(&g[r * cols..][..cols])
+                    .zip(h)
+                    .for_each(|((o, x), y)| *o = x * act.d(*y)),
+                None => o.iter_mut().zip(h).for_each(|(x, y)| *x *= act.d(*y)),
+            }
         }
     }
 }
