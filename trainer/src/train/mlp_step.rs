@@ -1152,4 +1152,21 @@ mod tests {
         let (g, d) = nets(&cfg, 0, &mut rng);
         assert!(applies(&cfg, &g, &d, &dev));
     }
+
+    /// A remedy that adds instance noise mid-run (the watchdog's, for a vanishing D) sends the next
+    /// update through the graph, which takes the noise.
+    #[test]
+    fn a_setting_changed_mid_run_is_seen_at_the_next_update() {
+        use crate::train::{TrainData, Trainer};
+        let points: Vec<f32> = (0..400).map(|i| (i as f32 * 0.37).sin()).collect();
+        let data = TrainData::points(points, 2);
+        let mut t = Trainer::new(config(&[]), data, Device::flex().autodiff()).unwrap();
+        assert!(t.by_hand());
+        t.step();
+        t.cfg.regularize.instance_noise = 0.1;
+        assert!(!t.by_hand());
+        t.step();
+        t.cfg.regularize.instance_noise = 0.0;
+        assert!(t.by_hand());
+    }
 }

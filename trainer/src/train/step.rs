@@ -93,8 +93,6 @@ pub struct Trainer {
     /// Stand-ins that hold `g`'s and `d`'s places while the optimizer has them (`step_moved`).
     g_spare: Option<Generator>,
     d_spare: Option<Discriminator>,
-    /// The gradients are taken by hand (`mlp_step`), not through burn's autodiff.
-    hand: bool,
 }
 
 /// `update(live)` with the module moved out of its place and `spare` standing in. burn's
@@ -174,7 +172,6 @@ impl Trainer {
         }
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&g, cfg.train.ema));
         let (g_spare, d_spare) = (Some(unshared(&g)), Some(unshared(&d)));
-        let hand = mlp_step::applies(&cfg, &g, &d, &device);
         read_column_major_lhs_in_place();
         let opt_g = build_optimizer(&cfg.optim);
         let opt_d = build_optimizer(&cfg.optim);
@@ -193,8 +190,14 @@ impl Trainer {
             faults: Faults::default(),
             g_spare,
             d_spare,
-            hand,
         })
+    }
+
+    /// Whether this update's gradients are taken by hand (`mlp_step`) rather than through burn's
+    /// autodiff. Asked at every update: the watchdog's remedies change the settings mid-run (one
+    /// adds instance noise, which only the graph takes).
+    pub fn by_hand(&self) -> bool {
+        mlp_step::applies(&self.cfg, &self.g, &self.d, &self.device)
     }
 
     /// D's view of a batch: instance noise, then augmentation.
@@ -264,7 +267,7 @@ impl Trainer {
             .batcher
             .classes_like_data(&mut self.rng, b, &self.device);
         let z = self.g_input(b, y.as_ref());
-        if self.hand {
+        if self.by_hand() {
             let classes = y.as_ref().map(class_indices);
             let (grads, loss) = mlp_step::g_gradients(
                 &self.g,
@@ -328,7 +331,7 @@ impl Trainer {
         let y = real.y;
         // Fakes share the real batch's classes, so an interpolate between them has one class.
         let z = self.g_input(b, y.as_ref());
-        if self.hand {
+        if self.by_hand() {
             let fake = mlp_step::generate(&self.g, plain(z));
             let classes = y.as_ref().map(class_indices);
             let (grads, t) = mlp_step::d_gradients(
