@@ -55,20 +55,26 @@ impl pulp::WithSimd for SumSq<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) -> f64 {
-        const LANES: usize = 16;
-        let mut acc = [0.0f64; LANES];
-        let chunks = self.0.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for (a, &x) in acc.iter_mut().zip(c) {
-                *a += f64::from(x) * f64::from(x);
-            }
-        }
-        for (a, &x) in acc.iter_mut().zip(tail) {
+        sum_sq(self.0)
+    }
+}
+
+/// Σx² in sixteen f64 partial sums added in a fixed order; for loops already inside a `pulp` op.
+#[inline(always)]
+pub(super) fn sum_sq(v: &[f32]) -> f64 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
             *a += f64::from(x) * f64::from(x);
         }
-        acc.iter().sum()
     }
+    for (a, &x) in acc.iter_mut().zip(tail) {
+        *a += f64::from(x) * f64::from(x);
+    }
+    acc.iter().sum()
 }
 
 /// Scales every gradient by min(1, max_norm / global_norm); returns the norm before clipping.

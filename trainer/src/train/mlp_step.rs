@@ -16,6 +16,7 @@
 //! so a run differs from `train.fused_step = false` in rounding; `tests` check the gradients
 //! against burn's autodiff.
 
+use super::clip::sum_sq;
 use super::in_place::Slab;
 use crate::config::{Activation, LossKind, TrainConfig};
 use crate::model::{Act, Discriminator, Generator};
@@ -740,25 +741,6 @@ impl pulp::WithSimd for Penalty<'_> {
         }
         total
     }
-}
-
-/// Σx² in sixteen f64 partial sums added in a fixed order (`clip::SumSq`'s scheme).
-#[inline(always)]
-fn sum_sq(v: &[f32]) -> f64 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f64; LANES];
-    let chunks = v.chunks_exact(LANES);
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|x| f64::from(*x).powi(2))
-        .sum();
-    for c in chunks {
-        for k in 0..LANES {
-            acc[k] += f64::from(c[k]) * f64::from(c[k]);
-        }
-    }
-    acc.iter().sum::<f64>() + tail
 }
 
 /// `out[r] = g[r] ⊙ φ'(h[srcs[r]])` row by row; without `g`, `out` holds g and is scaled in place.
